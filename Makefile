@@ -1,0 +1,50 @@
+# The commands people type. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test install install-dev db db-stop lint format reconcile recover bench-engine clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Install what is missing, start the embedded database (unless MONGODB_URI is set),
+## migrate, bootstrap the system user and first admin, and serve on http://127.0.0.1:$(PORT)
+run: install
+	PORT=$(PORT) bash scripts/run.sh
+
+## Install what is missing and run lint + the whole test suite against a real embedded server.
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+db: install
+	$(PY) -m aegis.embedded start
+
+db-stop:
+	$(PY) -m aegis.embedded stop
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+reconcile: install
+	bash scripts/with_db.sh $(PY) manage.py reconcile
+
+clean:
+	rm -rf $(VENV) staticfiles

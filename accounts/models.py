@@ -1,0 +1,112 @@
+"""Users (email login, roles, the immutable system flag), their account, and revoked tokens."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+from aegis.errors import BusinessRuleViolation
+
+
+class Role(models.TextChoices):
+    USER = "USER", "User"
+    ADMIN = "ADMIN", "Admin"
+
+
+class UserQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        if "is_system" in kwargs:
+            raise BusinessRuleViolation("is_system is immutable once a user exists.")
+        return super().update(**kwargs)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.update(role=Role.ADMIN, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(unique=True, max_length=254)
+    name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.USER)
+    # Set once at creation for the owner of the funding account; never changed after.
+    is_system = models.BooleanField(default=False, editable=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_staff(self) -> bool:  # Django admin's gate
+        return self.is_admin
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and self.pk is not None:
+            stored = type(self).objects.filter(pk=self.pk).values_list("is_system", flat=True).first()
+            if stored is not None and stored != self.is_system:
+                raise BusinessRuleViolation("is_system is immutable once a user exists.")
+        super().save(*args, **kwargs)
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Active"
+    FROZEN = "FROZEN", "Frozen"
+    CLOSED = "CLOSED", "Closed"
+
+
+class Account(models.Model):
+    """A user's account. `balance` is integer paise, changed only by guarded `$inc` updates."""
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="account")
+    status = models.CharField(max_length=8, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    currency = models.CharField(max_length=3, default="INR")
+    balance = models.BigIntegerField(default=0)
+    # Bumped with every ledger posting, so entries order exactly per account.
+    ledger_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "accounts"
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.user_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == AccountStatus.ACTIVE
+
+
+class BlacklistedToken(models.Model):
+    """A revoked JWT, by `jti`. A TTL index removes it once the token would have expired."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "token_blacklist"

@@ -1,0 +1,152 @@
+"""Writes for users and accounts: registration, account creation, freeze/unfreeze, bootstrap."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+
+from accounts.models import Account, AccountStatus, Role, User
+from aegis.errors import BusinessRuleViolation, Conflict
+from ledger.models import AuditAction
+from ledger.services import audit_record
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+    message = "You already have an account."
+
+
+def user_create(*, email: str, password: str, name: str = "", role: str = Role.USER) -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email=email).exists():
+        raise Conflict("An account with this email already exists.")
+    try:
+        user = User.objects.create_user(email, password, name=name, role=role)
+    except IntegrityError as exc:  # lost a race with a concurrent registration
+        raise Conflict("An account with this email already exists.") from exc
+    audit_record(action=AuditAction.USER_REGISTERED, status="SUCCESS", user_id=str(user.pk))
+    return user
+
+
+def account_create(*, user: User, currency: str = "INR") -> Account:
+    """One account per user: the unique index on `user` decides a race, never a check alone."""
+    if Account.objects.filter(user=user).exists():
+        raise AccountExists()
+    try:
+        account = Account.objects.create(user=user, currency=currency)
+    except IntegrityError as exc:
+        raise AccountExists() from exc
+    audit_record(
+        action=AuditAction.ACCOUNT_CREATED, status="SUCCESS", user_id=str(user.pk),
+        details={"account": str(account.pk)},
+    )
+    return account
+
+
+@dataclass
+class BootstrapResult:
+    system_user: User
+    system_account: Account
+    admin_user: User
+    generated: dict[str, str]
+
+
+def _credential(env_email: str, env_password: str, default_email: str, stored: dict) -> tuple[str, str, bool]:
+    email = env_email or stored.get("email") or default_email
+    password = env_password or stored.get("password") or ""
+    generated = False
+    if not password:
+        password = secrets.token_urlsafe(18)
+        generated = True
+    return email.lower(), password, generated
+
+
+def system_bootstrap(*, credentials_path: Path | None = None) -> BootstrapResult:
+    """Create the system user with its funding account and the first admin, once.
+
+    Idempotent: running it again never creates a second system user or account. Credentials
+    come from the environment, or are generated, kept under var/ (mode 600) and reported once.
+    """
+    credentials_path = credentials_path or (settings.VAR_DIR / "credentials.json")
+    stored = json.loads(credentials_path.read_text()) if credentials_path.exists() else {}
+    generated: dict[str, str] = {}
+
+    system_user = User.objects.filter(is_system=True).first()
+    if system_user is None:
+        email, password, fresh = _credential(
+            settings.AEGIS_SYSTEM_EMAIL, settings.AEGIS_SYSTEM_PASSWORD,
+            "system@aegis.local", stored.get("system", {}),
+        )
+        system_user = User(email=email, name="Aegis System", is_system=True)
+        system_user.set_password(password)
+        system_user.save()
+        stored["system"] = {"email": email, "password": password}
+        if fresh:
+            generated["system"] = f"{email} / {password}"
+    system_account = Account.objects.filter(user=system_user).first()
+    if system_account is None:
+        try:
+            system_account = Account.objects.create(user=system_user)
+        except IntegrityError:
+            system_account = Account.objects.get(user=system_user)
+
+    admin_user = User.objects.filter(role=Role.ADMIN, is_system=False).order_by("date_joined").first()
+    if admin_user is None:
+        email, password, fresh = _credential(
+            settings.AEGIS_ADMIN_EMAIL, settings.AEGIS_ADMIN_PASSWORD,
+            "admin@aegis.local", stored.get("admin", {}),
+        )
+        admin_user = User.objects.create_superuser(email, password, name="Aegis Admin")
+        stored["admin"] = {"email": email, "password": password}
+        if fresh:
+            generated["admin"] = f"{email} / {password}"
+
+    if generated:
+        credentials_path.parent.mkdir(parents=True, exist_ok=True)
+        credentials_path.write_text(json.dumps(stored, indent=2))
+        os.chmod(credentials_path, 0o600)
+    return BootstrapResult(system_user, system_account, admin_user, generated)
+
+
+def account_set_status(*, account: Account, actor: User, new_status: str) -> Account:
+    """Freeze or unfreeze, following the seed's state machine, audit-logged with the actor."""
+    from aegis.mongo import collection
+
+    now = timezone.now()
+    if new_status == AccountStatus.FROZEN:
+        allowed_from, action = AccountStatus.ACTIVE, AuditAction.ACCOUNT_FROZEN
+        refusal = {
+            AccountStatus.FROZEN: "Account is already frozen.",
+            AccountStatus.CLOSED: "A closed account cannot be frozen.",
+        }
+    elif new_status == AccountStatus.ACTIVE:
+        allowed_from, action = AccountStatus.FROZEN, AuditAction.ACCOUNT_UNFROZEN
+        refusal = {
+            AccountStatus.ACTIVE: "Account is not frozen.",
+            AccountStatus.CLOSED: "A closed account cannot be unfrozen.",
+        }
+    else:
+        raise BusinessRuleViolation(f"Unknown account status {new_status!r}.")
+    if account.user.is_system:
+        raise BusinessRuleViolation("The system account cannot be frozen or unfrozen.")
+    # Conditional update: two admins racing cannot both apply the same transition.
+    result = collection(Account).update_one(
+        {"_id": account.pk, "status": allowed_from},
+        {"$set": {"status": new_status, "updated_at": now}},
+    )
+    if result.modified_count != 1:
+        account.refresh_from_db()
+        raise BusinessRuleViolation(refusal.get(account.status, "The account changed; reload and try again."))
+    audit_record(
+        action=action, status="SUCCESS", user_id=str(account.user_id),
+        details={"account": str(account.pk), "by": str(actor.pk)},
+    )
+    account.refresh_from_db()
+    return account

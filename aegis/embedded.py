@@ -1,0 +1,225 @@
+"""The embedded MongoDB-compatible server (SecantusDB) that Aegis runs on by default.
+
+This is the only module that knows the embedded server by name. It starts `secantusd-py` on
+127.0.0.1 with `--sync-on-commit` (acknowledged commits survive `kill -9`), waits until it
+answers `ping`, reuses one that is already serving the same data folder, and stops it
+cleanly. When MONGODB_URI is set the app uses that deployment and nothing here runs.
+
+    python -m aegis.embedded start|stop|status [--data DIR] [--port N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+DEFAULT_PORT = 27018
+STATE_FILE = "secantus.json"
+
+
+class EmbeddedServerError(RuntimeError):
+    """A problem starting or reaching the embedded server, phrased for a person."""
+
+
+@dataclass
+class EmbeddedServer:
+    host: str
+    port: int
+    pid: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        stop_pid(self.pid, timeout=timeout, process=self.process)
+
+
+def uri_for(port: int, host: str = "127.0.0.1") -> str:
+    return f"mongodb://{host}:{port}/?directConnection=true"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def ping(uri: str, timeout_ms: int = 500) -> bool:
+    client = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:  # reap it first if it is our own exited child (a zombie still "exists")
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_pid(pid: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
+    """SIGTERM lets WiredTiger close cleanly; SIGKILL only if it will not go."""
+    if not pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return
+        if process is None and not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    if process is not None:
+        process.wait(timeout=5)
+
+
+def _executable() -> str:
+    candidate = Path(sys.executable).with_name("secantusd-py")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("secantusd-py")
+    if not found:
+        raise EmbeddedServerError(
+            "secantusd-py is not installed: run `make install` (it installs requirements.txt)."
+        )
+    return found
+
+
+def start(
+    *,
+    storage: str,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    test_commands: bool = False,
+    log_path: Path | None = None,
+    wait_seconds: float = 30.0,
+) -> EmbeddedServer:
+    """Start a server and wait until it answers ping. `storage` may be ':memory:'."""
+    port = port or free_port(host)
+    if port_in_use(port, host):
+        raise EmbeddedServerError(
+            f"port {port} on {host} is already in use by another program: "
+            f"stop it, or choose another port with AEGIS_DB_PORT."
+        )
+    cmd = [_executable(), "--host", host, "--port", str(port), "--storage-path", storage]
+    cmd += ["--sync-on-commit", "--log-level", "WARNING"]
+    if test_commands:
+        cmd.append("--enable-test-commands")
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        if log_path:
+            log.close()
+    server = EmbeddedServer(host=host, port=port, pid=process.pid, process=process)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            hint = f" (see {log_path})" if log_path else ""
+            raise EmbeddedServerError(
+                f"the embedded database exited with code {process.returncode} at start{hint}."
+            )
+        if ping(server.uri, timeout_ms=300):
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise EmbeddedServerError(f"the embedded database did not answer ping within {wait_seconds}s.")
+
+
+def ensure_running(data_dir: Path, port: int = DEFAULT_PORT) -> EmbeddedServer:
+    """Reuse the server already serving `data_dir`, or start one for it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state_path = data_dir / STATE_FILE
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        running = EmbeddedServer(host=state["host"], port=state["port"], pid=state["pid"])
+        if pid_alive(running.pid) and ping(running.uri):
+            return running
+        state_path.unlink()
+    server = start(
+        storage=str(data_dir / "db"), port=port, log_path=data_dir / "secantus.log"
+    )
+    state_path.write_text(json.dumps({"host": server.host, "port": server.port, "pid": server.pid}))
+    return server
+
+
+def stop_running(data_dir: Path) -> bool:
+    state_path = data_dir / STATE_FILE
+    if not state_path.exists():
+        return False
+    state = json.loads(state_path.read_text())
+    stop_pid(state["pid"])
+    state_path.unlink()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aegis.embedded", description=__doc__)
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--data", default=os.environ.get("AEGIS_DB_DIR", "var/embedded"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AEGIS_DB_PORT", DEFAULT_PORT)))
+    args = parser.parse_args(argv)
+    data_dir = Path(args.data).resolve()
+    try:
+        if args.action == "start":
+            server = ensure_running(data_dir, args.port)
+            print(server.uri)
+        elif args.action == "stop":
+            print("stopped" if stop_running(data_dir) else "not running")
+        else:
+            state_path = data_dir / STATE_FILE
+            if not state_path.exists():
+                print("not running")
+                return 1
+            state = json.loads(state_path.read_text())
+            up = ping(uri_for(state["port"], state["host"]))
+            print(f"{'running' if up else 'not answering'} on port {state['port']} (pid {state['pid']})")
+            return 0 if up else 1
+    except EmbeddedServerError as exc:
+        print(f"aegis: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

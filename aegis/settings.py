@@ -1,0 +1,158 @@
+"""Aegis settings: one module, driven by environment variables.
+
+Development defaults are safe to run on a laptop; with DJANGO_DEBUG off (production) the
+app refuses to start on a default secret.
+"""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("AEGIS_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"  # noqa: S105 (refused when DEBUG is off)
+_DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789abcdefghijklmnop"  # noqa: S105
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
+JWT_SECRET = os.environ.get("JWT_SECRET", _DEV_JWT_SECRET)
+if not DEBUG:
+    if SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (50+ random characters) in production.")
+    if JWT_SECRET == _DEV_JWT_SECRET or len(JWT_SECRET) < 32:
+        raise ImproperlyConfigured("Set JWT_SECRET (32+ random characters) in production.")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+INSTALLED_APPS = [
+    "aegis.mongo_apps.MongoAdminConfig",
+    "aegis.mongo_apps.MongoAuthConfig",
+    "aegis.mongo_apps.MongoContentTypesConfig",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_mongodb_backend",
+    "django_htmx",
+    "template_partials",
+    "aegis",
+    "accounts",
+    "ledger",
+    "transfers",
+    "adminpanel",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "aegis.urls"
+WSGI_APPLICATION = "aegis.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: MongoDB through django-mongodb-backend -------------------------------------
+# MONGODB_URI unset means "the embedded server": `make run` starts it and exports the URI.
+MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27018/?directConnection=true")
+MONGODB_NAME = os.environ.get("AEGIS_DB_NAME", "aegis")
+DATABASES = {
+    "default": {
+        "ENGINE": "django_mongodb_backend",
+        "HOST": MONGODB_URI,
+        "NAME": MONGODB_NAME,
+        "OPTIONS": {
+            # Fail fast with a clear message instead of hanging for pymongo's default 30 s.
+            "serverSelectionTimeoutMS": int(os.environ.get("AEGIS_DB_TIMEOUT_MS", "5000")),
+            "retryWrites": True,
+        },
+    },
+}
+DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+MIGRATION_MODULES = {
+    "admin": "mongo_migrations.admin",
+    "auth": "mongo_migrations.auth",
+    "contenttypes": "mongo_migrations.contenttypes",
+}
+
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Aegis ----------------------------------------------------------------------------------
+AEGIS_SYSTEM_EMAIL = os.environ.get("AEGIS_SYSTEM_EMAIL", "")
+AEGIS_SYSTEM_PASSWORD = os.environ.get("AEGIS_SYSTEM_PASSWORD", "")
+AEGIS_ADMIN_EMAIL = os.environ.get("AEGIS_ADMIN_EMAIL", "")
+AEGIS_ADMIN_PASSWORD = os.environ.get("AEGIS_ADMIN_PASSWORD", "")
+AEGIS_RATELIMIT_GLOBAL = os.environ.get("AEGIS_RATELIMIT_GLOBAL", "500/15m")
+AEGIS_RATELIMIT_STRICT = os.environ.get("AEGIS_RATELIMIT_STRICT", "50/15m")
+# How long a PROCESSING transfer may hold its claim before recovery may settle it.
+AEGIS_TRANSFER_LEASE_SECONDS = int(os.environ.get("AEGIS_TRANSFER_LEASE_SECONDS", "30"))
+# Upper bound on retrying write conflicts inside one transfer (well under a worker timeout).
+AEGIS_TRANSFER_DEADLINE_SECONDS = float(os.environ.get("AEGIS_TRANSFER_DEADLINE_SECONDS", "10"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("AEGIS_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,61 @@
+"""The double-entry ledger and the audit log: both append-only."""
+
+from django.db import models
+from django.utils import timezone
+
+from aegis.append_only import AppendOnlyModel
+
+
+class EntryType(models.TextChoices):
+    DEBIT = "DEBIT", "Debit"
+    CREDIT = "CREDIT", "Credit"
+
+
+class LedgerEntry(AppendOnlyModel):
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    transaction = models.ForeignKey("transfers.Transaction", on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=6, choices=EntryType.choices)
+    amount = models.BigIntegerField()  # paise, always > 0
+    balance_after = models.BigIntegerField()
+    seq = models.BigIntegerField()  # the account's ledger_seq after this posting
+    currency = models.CharField(max_length=3, default="INR")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ledger_entries"
+        indexes = [
+            models.Index(fields=["account", "transaction"], name="ledger_account_txn"),
+            models.Index(fields=["account", "created_at"], name="ledger_account_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "seq"], name="ledger_account_seq_unique"),
+        ]
+
+
+class AuditAction(models.TextChoices):
+    TRANSFER_SUCCESS = "TRANSFER_SUCCESS"
+    TRANSFER_FAILED = "TRANSFER_FAILED"
+    SYSTEM_TRANSFER_SUCCESS = "SYSTEM_TRANSFER_SUCCESS"
+    SYSTEM_TRANSFER_FAILED = "SYSTEM_TRANSFER_FAILED"
+    TRANSFER_RECOVERED = "TRANSFER_RECOVERED"
+    ACCOUNT_CREATED = "ACCOUNT_CREATED"
+    ACCOUNT_FROZEN = "ACCOUNT_FROZEN"
+    ACCOUNT_UNFROZEN = "ACCOUNT_UNFROZEN"
+    LOGIN_SUCCESS = "LOGIN_SUCCESS"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGOUT = "LOGOUT"
+    USER_REGISTERED = "USER_REGISTERED"
+
+
+class AuditLog(AppendOnlyModel):
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    status = models.CharField(max_length=16)  # SUCCESS | FAILURE
+    user_id = models.CharField(max_length=24, blank=True, default="")
+    transaction_id = models.CharField(max_length=24, blank=True, default="")
+    details = models.JSONField(default=dict)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_logs"
+        indexes = [models.Index(fields=["action", "created_at"], name="audit_action_created")]

@@ -1,0 +1,55 @@
+"""Test fixtures: one real embedded server per test session, a clean database per test.
+
+The server runs on a free port with in-memory storage and test commands enabled (for
+`failCommand` fault injection). Nothing here mocks the database.
+"""
+
+import os
+
+import pytest
+
+from aegis import embedded
+
+
+@pytest.fixture(scope="session")
+def embedded_server():
+    server = embedded.start(storage=":memory:", test_commands=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(embedded_server):
+    from django.conf import settings
+    from django.db import connections
+    from django_mongodb_backend.base import DatabaseWrapper
+
+    settings.DATABASES["default"]["HOST"] = embedded_server.uri
+    connections["default"].settings_dict["HOST"] = embedded_server.uri
+    connections["default"].close()
+    DatabaseWrapper._connection_pools.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(db):
+    """Every test starts on an empty, migrated database (flushed after each test)."""
+
+
+@pytest.fixture
+def mongo_uri(embedded_server):
+    return embedded_server.uri
+
+
+@pytest.fixture
+def db_name():
+    from django.db import connections
+
+    return connections["default"].settings_dict["NAME"]
+
+
+@pytest.fixture
+def subprocess_env(mongo_uri, db_name):
+    """Environment for OS-process workers that must talk to this test's database."""
+    env = dict(os.environ)
+    env.update(MONGODB_URI=mongo_uri, AEGIS_DB_NAME=db_name, DJANGO_SETTINGS_MODULE="aegis.settings")
+    return env

@@ -1,0 +1,77 @@
+"""Transfers (the business event record) and the transactional outbox."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class TransactionStatus(models.TextChoices):
+    INITIATED = "INITIATED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class TransactionKind(models.TextChoices):
+    TRANSFER = "TRANSFER"
+    SYSTEM_FUNDING = "SYSTEM_FUNDING"
+
+
+MAX_USER_RETRIES = 3
+
+
+class Transaction(models.Model):
+    from_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    to_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField()  # paise
+    currency = models.CharField(max_length=3, default="INR")
+    note = models.CharField(max_length=140, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=TransactionKind.choices, default=TransactionKind.TRANSFER)
+    status = models.CharField(max_length=10, choices=TransactionStatus.choices, default=TransactionStatus.INITIATED)
+    retry_count = models.IntegerField(default=0)
+    failure_reason = models.CharField(max_length=200, blank=True, default="")
+    failure_code = models.CharField(max_length=40, blank=True, default="")
+    idempotency_key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    # The claim of the attempt in flight: only its holder may settle it, until the lease ends.
+    attempt_id = models.CharField(max_length=32, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    initiated_by = models.CharField(max_length=24, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "transactions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key", "from_account"], name="txn_idempotency_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="txn_status_lease"),
+            models.Index(fields=["from_account", "created_at"], name="txn_from_created"),
+            models.Index(fields=["to_account", "created_at"], name="txn_to_created"),
+            models.Index(fields=["created_at"], name="txn_created"),
+        ]
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    PARKED = "PARKED"
+
+
+class OutboxEvent(models.Model):
+    """A domain event written in the same MongoDB transaction as the change it describes."""
+
+    event_type = models.CharField(max_length=40)
+    aggregate_id = models.CharField(max_length=24)  # the account the event is ordered by
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "outbox_events"
+        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
