@@ -5,10 +5,15 @@ django-mongodb-backend creates lazily in each process (so it is never created be
 worker fork), and never shares a session between threads.
 """
 
+import logging
+import random
+import time
+
 from django.conf import settings
 from django.db import connections
 from pymongo import ReadPreference
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 from pymongo.mongo_client import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -48,3 +53,80 @@ def unreachable_message(exc: Exception | None = None) -> str:
         f"aegis: cannot reach MongoDB at {uri} — start the embedded server with `make db` "
         f"(or `make run`), or set MONGODB_URI to a running deployment."
     )
+
+
+class TransactionDeadlineExceeded(Exception):
+    """Write conflicts or unknown commit results persisted past the deadline."""
+
+
+_logger = logging.getLogger("aegis.mongo")
+# Counted per process; exported as a metric later. Conflicts are retried, never failures.
+conflict_retries = 0
+
+
+def _abort_quietly(session) -> None:
+    if session.in_transaction:
+        try:
+            session.abort_transaction()
+        except PyMongoError:  # the server aborts it anyway when the session ends
+            pass
+
+
+def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | None = None):
+    """Run `callback(session)` in one snapshot/majority transaction and commit it.
+
+    Like pymongo's `with_transaction`, but with our own deadline (pymongo's is a fixed 120 s,
+    longer than any worker timeout) and jittered backoff, so that hot-account contention
+    spreads out instead of colliding again in lockstep:
+    - TransientTransactionError (a write conflict): abort and run the callback again;
+    - UnknownTransactionCommitResult: commit again (commit is idempotent on the server);
+    - anything else, including our own domain errors: abort and raise.
+    Past the deadline, raises TransactionDeadlineExceeded; the transaction is aborted, and a
+    commit whose result stayed unknown is for the caller to look up, never to assume.
+    """
+    global conflict_retries
+    client = client or get_client()
+    deadline = time.monotonic() + deadline_seconds
+    attempt = 0
+    with client.start_session() as session:
+        while True:
+            session.start_transaction(**TXN_OPTIONS)
+            try:
+                result = callback(session)
+            except PyMongoError as exc:
+                _abort_quietly(session)
+                if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
+                    attempt += 1
+                    conflict_retries += 1
+                    _backoff(attempt)
+                    continue
+                if exc.has_error_label("TransientTransactionError"):
+                    raise TransactionDeadlineExceeded(str(exc)) from exc
+                raise
+            except BaseException:
+                _abort_quietly(session)
+                raise
+            while True:
+                try:
+                    session.commit_transaction()
+                    return result
+                except PyMongoError as exc:
+                    if exc.has_error_label("UnknownTransactionCommitResult") and time.monotonic() < deadline:
+                        _logger.warning("commit result unknown; committing again: %s", exc)
+                        time.sleep(0.01)
+                        continue
+                    if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
+                        attempt += 1
+                        conflict_retries += 1
+                        _backoff(attempt)
+                        break  # run the whole transaction again
+                    if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
+                        "UnknownTransactionCommitResult"
+                    ):
+                        raise TransactionDeadlineExceeded(str(exc)) from exc
+                    raise
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter, capped: 1 ms, 2 ms, 4 ms ... up to 50 ms.
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))

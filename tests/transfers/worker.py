@@ -1,0 +1,71 @@
+"""A transfer client in its own OS process, for the concurrency and crash tests.
+
+    python -m tests.transfers.worker SPEC_JSON
+
+SPEC: {"start_at": unix time to begin (a start barrier across processes),
+       "ops": [{"op": "transfer"|"fund", "from": id, "to": id, "amount": paise, "key": str}, ...]}
+Prints one JSON line per operation: {"key", "outcome", "status", "retry_count", "code"}.
+"""
+
+import json
+import os
+import sys
+import time
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aegis.settings")
+    import django
+
+    django.setup()
+    from accounts.models import Account, User
+    from aegis.errors import AegisError
+    from transfers import exceptions as exc
+    from transfers.services import system_fund, transfer_create
+
+    spec = json.loads(sys.argv[1])
+    owners: dict[str, User] = {}
+    system_user = None
+
+    def owner_of(account_id: str) -> User:
+        if account_id not in owners:
+            owners[account_id] = Account.objects.select_related("user").get(pk=account_id).user
+        return owners[account_id]
+
+    for op in spec["ops"]:  # warm up lookups before the barrier
+        if op["op"] == "transfer":
+            owner_of(op["from"])
+        elif system_user is None:
+            system_user = User.objects.get(is_system=True)
+    delay = spec.get("start_at", 0) - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+    for op in spec["ops"]:
+        line = {"key": op["key"]}
+        try:
+            if op["op"] == "transfer":
+                result = transfer_create(actor=owner_of(op["from"]), from_account_id=op["from"], to_account_id=op["to"],
+                                         amount_paise=op["amount"], idempotency_key=op["key"])
+            else:
+                result = system_fund(actor=system_user, to_account_id=op["to"], amount_paise=op["amount"],
+                                     idempotency_key=op["key"])
+            txn = result.transaction
+            line.update(outcome="replayed" if result.replayed else "completed", status=txn["status"],
+                        retry_count=txn["retry_count"], id=str(txn["_id"]))
+        except exc.TransferFailed as failure:
+            txn = failure.transaction
+            line.update(outcome="failed", status=txn["status"], retry_count=txn["retry_count"], code=failure.code,
+                        id=str(txn["_id"]))
+        except exc.RetriesExhausted as failure:
+            line.update(outcome="exhausted", status="FAILED", retry_count=failure.transaction["retry_count"],
+                        code=failure.code)
+        except AegisError as error:
+            line.update(outcome="error", code=error.code, http=error.status)
+        except Exception as error:  # a crash is a finding: report it, never hide it
+            line.update(outcome="crash", code=type(error).__name__, message=str(error)[:300])
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

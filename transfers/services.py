@@ -1,0 +1,500 @@
+"""The transfer: exactly-once money movement in one MongoDB transaction (DESIGN §4).
+
+Pipeline of `transfer_create` / `system_fund`:
+1. Validate the request; resolve the sender *owned by the caller* (404 otherwise) before any
+   idempotency lookup, so a foreign account id reveals nothing and writes nothing.
+2. Claim the idempotency key: insert a PROCESSING record (the unique index on
+   {idempotency_key, from_account} decides races), or, for an existing key, answer by its
+   state: COMPLETED -> the original result; different payload -> 422; in flight -> 409;
+   FAILED with retries left -> re-enter PROCESSING by one conditional update. Each claim
+   carries an `attempt_id` and a lease; only the holder of the claim can settle it.
+3. One multi-document transaction (snapshot / majority): settle the claim to COMPLETED
+   (conditional on still holding it), guarded debit, credit, two ledger entries with
+   `balance_after`, audit entry, outbox event. All of it commits, or none of it.
+4. Write conflicts and unknown commit results are retried inside `run_transaction`; they
+   never mark the transfer FAILED. A business refusal (funds, frozen account) marks it
+   FAILED, `retry_count + 1`, with the audit entry and outbox event, in one transaction.
+5. A claim whose holder died is settled by `transfers_recover_stale` after its lease: it
+   becomes FAILED ("interrupted") with no money moved, because money only ever moves in the
+   same transaction that marks the record COMPLETED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bson import Int64, ObjectId
+from bson.errors import InvalidId
+from django.conf import settings
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+
+from accounts.models import Account, AccountStatus, User
+from aegis.errors import NotFound, PermissionDenied, ValidationFailed
+from aegis.mongo import TransactionDeadlineExceeded, collection, run_transaction
+from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
+from ledger.services import audit_document
+from transfers import exceptions as exc
+from transfers.models import (
+    MAX_USER_RETRIES,
+    OutboxEvent,
+    OutboxStatus,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+)
+from transfers.money import MAX_TRANSFER_PAISE
+
+logger = logging.getLogger("aegis.transfers")
+
+MAX_KEY_LENGTH = 100
+MAX_NOTE_LENGTH = 140
+WRITE_CONFLICT = 112
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    transaction: dict
+    replayed: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _oid(value, *, thing: str) -> ObjectId:
+    try:
+        return value if isinstance(value, ObjectId) else ObjectId(str(value))
+    except (InvalidId, TypeError):
+        raise NotFound(thing=thing) from None
+
+
+def fingerprint(*, kind: str, to_account_id: ObjectId, amount_paise: int) -> str:
+    """What makes two requests with one key the same operation. The note is not part of it."""
+    return hashlib.sha256(f"{kind}|{to_account_id}|{amount_paise}".encode()).hexdigest()
+
+
+def _validate(*, amount_paise: int, idempotency_key: str, note: str) -> None:
+    if isinstance(amount_paise, bool) or not isinstance(amount_paise, int):
+        raise ValidationFailed("amount must be whole paise.", field="amount")
+    if not 0 < amount_paise <= MAX_TRANSFER_PAISE:
+        raise ValidationFailed("amount must be more than ₹0 and at most ₹10,000.00.", field="amount")
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise ValidationFailed("idempotencyKey is required.", field="idempotencyKey")
+    if len(idempotency_key) > MAX_KEY_LENGTH or not idempotency_key.isprintable():
+        raise ValidationFailed(
+            f"idempotencyKey must be at most {MAX_KEY_LENGTH} printable characters.", field="idempotencyKey"
+        )
+    if not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH:
+        raise ValidationFailed(f"note must be at most {MAX_NOTE_LENGTH} characters.", field="note")
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def transfer_create(
+    *,
+    actor: User,
+    from_account_id: str,
+    to_account_id: str,
+    amount_paise: int,
+    idempotency_key: str,
+    note: str = "",
+    request_id: str = "",
+) -> TransferResult:
+    """Move `amount_paise` from the caller's account to another, exactly once per key."""
+    _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
+    # Ownership first: a foreign or malformed id is "not found" before anything else happens.
+    sender_oid = _oid(from_account_id, thing="Account")
+    sender = collection(Account).find_one({"_id": sender_oid, "user_id": actor.pk})
+    if sender is None:
+        raise NotFound(thing="Account")
+    return _transfer(
+        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
+        idempotency_key=idempotency_key, note=note, request_id=request_id, kind=TransactionKind.TRANSFER,
+    )
+
+
+def system_fund(
+    *,
+    actor: User,
+    to_account_id: str,
+    amount_paise: int,
+    idempotency_key: str,
+    note: str = "",
+    request_id: str = "",
+) -> TransferResult:
+    """Fund an account from the system account (no balance floor). System user only."""
+    if not actor.is_system:
+        raise PermissionDenied("Only the system user can fund accounts.")
+    _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
+    sender = collection(Account).find_one({"user_id": actor.pk})
+    if sender is None:
+        raise NotFound("The system account does not exist; run `manage.py bootstrap`.", thing="Account")
+    return _transfer(
+        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
+        idempotency_key=idempotency_key, note=note or "Initial funds", request_id=request_id,
+        kind=TransactionKind.SYSTEM_FUNDING,
+    )
+
+
+def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind):
+    receiver_oid = _oid(to_account_id, thing="Recipient account")
+    if receiver_oid == sender["_id"]:
+        raise exc.SelfTransfer()
+    receiver = collection(Account).find_one({"_id": receiver_oid}, {"currency": 1})
+    if receiver is None:
+        raise NotFound(thing="Recipient account")
+    if receiver["currency"] != sender["currency"]:
+        raise exc.CurrencyMismatch()
+
+    fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
+    claimed = _claim(
+        sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
+        note=note, fp=fp, kind=kind, actor=actor,
+    )
+    if isinstance(claimed, TransferResult):
+        return claimed  # a replay of a COMPLETED transfer
+    return _execute(claimed, request_id=request_id)
+
+
+# --- step 2: the idempotency claim ------------------------------------------------------------
+
+
+def _lease_until(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.AEGIS_TRANSFER_LEASE_SECONDS)
+
+
+def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor) -> dict | TransferResult:
+    transactions = collection(Transaction)
+    now = _now()
+    doc = {
+        "_id": ObjectId(),
+        "from_account_id": sender["_id"],
+        "to_account_id": receiver_oid,
+        "amount": Int64(amount_paise),
+        "currency": sender["currency"],
+        "note": note,
+        "kind": kind,
+        "status": TransactionStatus.PROCESSING,
+        "retry_count": 0,
+        "failure_reason": "",
+        "failure_code": "",
+        "idempotency_key": key,
+        "fingerprint": fp,
+        "attempt_id": uuid.uuid4().hex,
+        "lease_expires_at": _lease_until(now),
+        "initiated_by": str(actor.pk),
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+    }
+    try:
+        transactions.insert_one(doc)
+        return doc
+    except DuplicateKeyError:
+        pass
+    existing = transactions.find_one({"idempotency_key": key, "from_account_id": sender["_id"]})
+    if existing is None:  # pragma: no cover - a unique-index hit always has a holder
+        raise exc.TransferInFlight()
+    if existing["fingerprint"] != fp:
+        raise exc.IdempotencyKeyReused()
+    return _reclaim(existing)
+
+
+def _reclaim(existing: dict) -> dict | TransferResult:
+    """Answer for a key seen before, or take it over for the next attempt by one atomic update."""
+    transactions = collection(Transaction)
+    status = existing["status"]
+    if status == TransactionStatus.COMPLETED:
+        return TransferResult(existing, replayed=True)
+    now = _now()
+    attempt_id = uuid.uuid4().hex
+    if status == TransactionStatus.FAILED:
+        if existing["retry_count"] >= MAX_USER_RETRIES:
+            raise exc.RetriesExhausted(existing)
+        guard = {"_id": existing["_id"], "status": TransactionStatus.FAILED,
+                 "retry_count": {"$lt": MAX_USER_RETRIES}}
+    else:  # PROCESSING: only a claim whose lease ran out (its holder died) may be taken over
+        if existing.get("lease_expires_at") and _aware(existing["lease_expires_at"]) > now:
+            raise exc.TransferInFlight()
+        guard = {"_id": existing["_id"], "status": TransactionStatus.PROCESSING,
+                 "attempt_id": existing["attempt_id"], "lease_expires_at": {"$lt": now}}
+    try:
+        claimed = transactions.find_one_and_update(
+            guard,
+            {"$set": {"status": TransactionStatus.PROCESSING, "attempt_id": attempt_id,
+                      "lease_expires_at": _lease_until(now), "failure_reason": "", "failure_code": "",
+                      "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+    except OperationFailure as failure:
+        if failure.code == WRITE_CONFLICT:  # the holder's transaction is still open: in flight
+            raise exc.TransferInFlight() from None
+        raise
+    if claimed is not None:
+        return claimed
+    # Someone else changed it first (a concurrent retry won the claim): answer by the new state.
+    current = transactions.find_one({"_id": existing["_id"]})
+    if current["status"] == TransactionStatus.COMPLETED:
+        return TransferResult(current, replayed=True)
+    if current["status"] == TransactionStatus.FAILED and current["retry_count"] >= MAX_USER_RETRIES:
+        raise exc.RetriesExhausted(current)
+    raise exc.TransferInFlight()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- step 3: the money transaction ------------------------------------------------------------
+
+
+class _ClaimLost(Exception):
+    """Our claim was settled by someone else (recovery after our lease ran out)."""
+
+
+def _execute(txn: dict, *, request_id: str) -> TransferResult:
+    try:
+        try:
+            completed = run_transaction(
+                lambda session: _move_money(session, txn, request_id=request_id),
+                deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS,
+            )
+            return TransferResult(completed)
+        except exc.TransferRejected as refusal:
+            failed = _record_failure(txn, refusal, request_id=request_id)
+            raise exc.TransferFailed(failed, refusal) from None
+    except _ClaimLost:
+        return _answer_for(txn["_id"])
+    except TransactionDeadlineExceeded:
+        # Not a business failure: free the claim at once so a retry with the same key can take
+        # it over; if the last commit did land, that retry finds COMPLETED and replays it.
+        _release_claim(txn)
+        logger.warning("transfer %s: conflicts outlasted the deadline", txn["_id"])
+        raise exc.TransferBusy() from None
+
+
+def _release_claim(txn: dict) -> None:
+    try:
+        collection(Transaction).update_one(
+            {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
+            {"$set": {"lease_expires_at": _now()}},
+        )
+    except PyMongoError:  # the lease still runs out by itself
+        logger.warning("transfer %s: could not release the claim early", txn["_id"])
+
+
+def _answer_for(txn_id: ObjectId) -> TransferResult:
+    current = collection(Transaction).find_one({"_id": txn_id})
+    if current["status"] == TransactionStatus.COMPLETED:
+        return TransferResult(current, replayed=True)
+    if current["status"] == TransactionStatus.FAILED:
+        raise exc.TransferFailed(current, exc.TransferRejected(current["failure_reason"] or None))
+    raise exc.TransferInFlight()
+
+
+def _test_pause_point(name: str) -> None:
+    """Lets a crash test freeze a worker at a named point; inert unless the variable is set."""
+    if os.environ.get("AEGIS_TEST_PAUSE_AT") == name:
+        print(f"PAUSED {name}", flush=True)
+        time.sleep(3600)
+
+
+def _move_money(session, txn: dict, *, request_id: str) -> dict:
+    accounts = collection(Account)
+    now = _now()
+    amount = txn["amount"]
+    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
+
+    # Settle our claim first: if recovery took it over, stop before touching any balance.
+    settled = collection(Transaction).find_one_and_update(
+        {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
+        {"$set": {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
+                  "lease_expires_at": None, "failure_reason": "", "failure_code": ""}},
+        return_document=ReturnDocument.AFTER, session=session,
+    )
+    if settled is None:
+        raise _ClaimLost()
+
+    debit_guard = {"_id": txn["from_account_id"], "status": AccountStatus.ACTIVE}
+    if not is_funding:  # the system account may go negative; nobody else may
+        debit_guard["balance"] = {"$gte": amount}
+    sender = accounts.find_one_and_update(
+        debit_guard,
+        {"$inc": {"balance": Int64(-amount), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
+        projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
+    )
+    if sender is None:
+        current = accounts.find_one({"_id": txn["from_account_id"]}, {"status": 1}, session=session)
+        if current is None or current["status"] != AccountStatus.ACTIVE:
+            raise exc.SenderNotActive()
+        raise exc.InsufficientFunds()
+    _test_pause_point("after_debit")
+
+    receiver = accounts.find_one_and_update(
+        {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
+        {"$inc": {"balance": Int64(amount), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
+        projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
+    )
+    if receiver is None:
+        raise exc.ReceiverNotActive()
+
+    collection(LedgerEntry).insert_many(
+        [
+            _ledger_doc(txn, sender, EntryType.DEBIT, now),
+            _ledger_doc(txn, receiver, EntryType.CREDIT, now),
+        ],
+        session=session,
+    )
+    action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
+    collection(AuditLog).insert_one(
+        audit_document(
+            action=action, status="SUCCESS", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
+            details=_audit_details(txn), request_id=request_id, now=now,
+        ),
+        session=session,
+    )
+    collection(OutboxEvent).insert_one(_event_doc("transaction.completed", settled, request_id, now), session=session)
+    return settled
+
+
+def _ledger_doc(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
+    return {
+        "account_id": account["_id"],
+        "transaction_id": txn["_id"],
+        "type": entry_type,
+        "amount": Int64(txn["amount"]),
+        "balance_after": Int64(account["balance"]),
+        "seq": Int64(account["ledger_seq"]),
+        "currency": txn["currency"],
+        "created_at": now,
+    }
+
+
+def _audit_details(txn: dict, **extra) -> dict:
+    return {
+        "fromAccount": str(txn["from_account_id"]),
+        "toAccount": str(txn["to_account_id"]),
+        "amount": int(txn["amount"]),
+        "idempotencyKey": txn["idempotency_key"],
+        **extra,
+    }
+
+
+def _event_doc(event_type: str, txn: dict, request_id: str, now: datetime) -> dict:
+    return {
+        "event_type": event_type,
+        "aggregate_id": str(txn["from_account_id"]),
+        "payload": {
+            "transactionId": str(txn["_id"]),
+            "fromAccount": str(txn["from_account_id"]),
+            "toAccount": str(txn["to_account_id"]),
+            "amount": int(txn["amount"]),
+            "status": txn["status"],
+            "retryCount": txn["retry_count"],
+            "failureReason": txn.get("failure_reason", ""),
+            "requestId": request_id,
+        },
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "delivered_at": None,
+    }
+
+
+# --- step 4: recording a business failure -----------------------------------------------------
+
+
+def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str) -> dict:
+    """FAILED + retry_count + 1 + audit + outbox event, in one transaction, if we still hold the claim."""
+    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
+    action = AuditAction.SYSTEM_TRANSFER_FAILED if is_funding else AuditAction.TRANSFER_FAILED
+
+    def write(session):
+        now = _now()
+        failed = collection(Transaction).find_one_and_update(
+            {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
+            {"$set": {"status": TransactionStatus.FAILED, "failure_reason": refusal.message,
+                      "failure_code": refusal.code, "lease_expires_at": None, "updated_at": now},
+             "$inc": {"retry_count": 1}},
+            return_document=ReturnDocument.AFTER, session=session,
+        )
+        if failed is None:
+            raise _ClaimLost()
+        collection(AuditLog).insert_one(
+            audit_document(
+                action=action, status="FAILURE", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
+                details=_audit_details(txn, reason=refusal.code), request_id=request_id, now=now,
+            ),
+            session=session,
+        )
+        collection(OutboxEvent).insert_one(_event_doc("transaction.failed", failed, request_id, now), session=session)
+        return failed
+
+    try:
+        return run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)
+    except _ClaimLost:
+        return collection(Transaction).find_one({"_id": txn["_id"]})
+
+
+# --- step 5: recovery of claims whose holder died ---------------------------------------------
+
+INTERRUPTED_REASON = "The transfer was interrupted before it completed; no money moved. Retry with the same key."
+
+
+def transfers_recover_stale(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Settle PROCESSING claims whose lease ran out: FAILED (interrupted), no money moved.
+
+    Safe against a holder that is only slow, not dead: its money transaction settles the claim
+    conditionally on `attempt_id`, so whichever commits first wins and the other changes
+    nothing. Interruption is not the user's failure, so `retry_count` is not increased.
+    """
+    now = now or _now()
+    stale = list(
+        collection(Transaction).find(
+            {"status": TransactionStatus.PROCESSING, "lease_expires_at": {"$lt": now}},
+            {"_id": 1, "attempt_id": 1},
+        ).limit(limit)
+    )
+    counts = {"found": len(stale), "recovered": 0, "skipped": 0}
+    for item in stale:
+        try:
+            recovered = run_transaction(
+                lambda session, item=item: _settle_interrupted(session, item, now),
+                deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS,
+            )
+        except TransactionDeadlineExceeded:
+            # Typically a dead worker's transaction still holds the record until the server
+            # aborts it (its transaction lifetime); the next sweep gets it.
+            counts["skipped"] += 1
+            continue
+        counts["recovered" if recovered else "skipped"] += 1
+    return counts
+
+
+def _settle_interrupted(session, item: dict, now: datetime) -> bool:
+    settled = collection(Transaction).find_one_and_update(
+        {"_id": item["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": item["attempt_id"],
+         "lease_expires_at": {"$lt": now}},
+        {"$set": {"status": TransactionStatus.FAILED, "failure_reason": INTERRUPTED_REASON,
+                  "failure_code": "interrupted", "lease_expires_at": None, "updated_at": _now()}},
+        return_document=ReturnDocument.AFTER, session=session,
+    )
+    if settled is None:
+        return False
+    collection(AuditLog).insert_one(
+        audit_document(
+            action=AuditAction.TRANSFER_RECOVERED, status="FAILURE", user_id=settled["initiated_by"],
+            transaction_id=str(settled["_id"]), details=_audit_details(settled, reason="interrupted"),
+        ),
+        session=session,
+    )
+    collection(OutboxEvent).insert_one(_event_doc("transaction.failed", settled, "", _now()), session=session)
+    return True
