@@ -110,3 +110,20 @@ class BlacklistedToken(models.Model):
 
     class Meta:
         db_table = "token_blacklist"
+
+
+class CacheEntry(models.Model):
+    """The shared cache's collection (`aegis.cache.MongoCache`), declared so Django manages it.
+
+    The cache backend reads and writes it with pymongo only; this model exists so `migrate`
+    creates the collection and its TTL index, and `flush` (run between tests) empties it, so
+    rate-limit counters never leak from one test into the next.
+    """
+
+    key = models.CharField(primary_key=True, max_length=255)
+    # An int (so `$inc` is atomic) or pickled bytes; never read through the ORM.
+    value = models.BinaryField(null=True)
+    expires_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "aegis_cache"

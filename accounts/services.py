@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, Role, User
-from aegis.errors import BusinessRuleViolation, Conflict
+from aegis.errors import BusinessRuleViolation, Conflict, ValidationFailed
 from ledger.models import AuditAction
 from ledger.services import audit_record
 
@@ -35,6 +37,17 @@ def user_create(*, email: str, password: str, name: str = "", role: str = Role.U
     return user
 
 
+def user_register(*, email: str, password: str, name: str) -> User:
+    """Self-service sign-up: the password policy (12 to 1,024 characters, not common, not like
+    the user's name or email) is checked here, so pages and the API apply the same rules."""
+    candidate = User(email=User.objects.normalize_email(email).lower(), name=name)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="password") from None
+    return user_create(email=email, password=password, name=name)
+
+
 def account_create(*, user: User, currency: str = "INR") -> Account:
     """One account per user: the unique index on `user` decides a race, never a check alone."""
     if Account.objects.filter(user=user).exists():
@@ -44,7 +57,9 @@ def account_create(*, user: User, currency: str = "INR") -> Account:
     except IntegrityError as exc:
         raise AccountExists() from exc
     audit_record(
-        action=AuditAction.ACCOUNT_CREATED, status="SUCCESS", user_id=str(user.pk),
+        action=AuditAction.ACCOUNT_CREATED,
+        status="SUCCESS",
+        user_id=str(user.pk),
         details={"account": str(account.pk)},
     )
     return account
@@ -81,8 +96,10 @@ def system_bootstrap(*, credentials_path: Path | None = None) -> BootstrapResult
     system_user = User.objects.filter(is_system=True).first()
     if system_user is None:
         email, password, fresh = _credential(
-            settings.AEGIS_SYSTEM_EMAIL, settings.AEGIS_SYSTEM_PASSWORD,
-            "system@aegis.local", stored.get("system", {}),
+            settings.AEGIS_SYSTEM_EMAIL,
+            settings.AEGIS_SYSTEM_PASSWORD,
+            "system@aegis.local",
+            stored.get("system", {}),
         )
         system_user = User(email=email, name="Aegis System", is_system=True)
         system_user.set_password(password)
@@ -100,8 +117,10 @@ def system_bootstrap(*, credentials_path: Path | None = None) -> BootstrapResult
     admin_user = User.objects.filter(role=Role.ADMIN, is_system=False).order_by("date_joined").first()
     if admin_user is None:
         email, password, fresh = _credential(
-            settings.AEGIS_ADMIN_EMAIL, settings.AEGIS_ADMIN_PASSWORD,
-            "admin@aegis.local", stored.get("admin", {}),
+            settings.AEGIS_ADMIN_EMAIL,
+            settings.AEGIS_ADMIN_PASSWORD,
+            "admin@aegis.local",
+            stored.get("admin", {}),
         )
         admin_user = User.objects.create_superuser(email, password, name="Aegis Admin")
         stored["admin"] = {"email": email, "password": password}
@@ -145,7 +164,9 @@ def account_set_status(*, account: Account, actor: User, new_status: str) -> Acc
         account.refresh_from_db()
         raise BusinessRuleViolation(refusal.get(account.status, "The account changed; reload and try again."))
     audit_record(
-        action=action, status="SUCCESS", user_id=str(account.user_id),
+        action=action,
+        status="SUCCESS",
+        user_id=str(account.user_id),
         details={"account": str(account.pk), "by": str(actor.pk)},
     )
     account.refresh_from_db()

@@ -68,3 +68,25 @@ class AppendOnlyViolation(AegisError):
     code = "append_only"
     status = 500
     message = "{model} rows are append-only: they can never be updated or deleted."
+
+
+class MethodNotAllowed(AegisError):
+    code = "method_not_allowed"
+    status = 405
+    message = "This method is not allowed here."
+
+    def __init__(self, message: str | None = None, *, allowed: tuple[str, ...] = (), **params):
+        self.allowed = tuple(allowed)
+        super().__init__(message, **params)
+
+
+class RateLimited(AegisError):
+    """Too many requests; `retry_after` (seconds) becomes the Retry-After header."""
+
+    code = "rate_limited"
+    status = 429
+    message = "Too many requests. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, **params):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, **params)

@@ -1,0 +1,166 @@
+"""Authentication: API tokens (JWT), their revocation, and the one login check pages and API share.
+
+Tokens are HS256 JWTs signed with settings.JWT_SECRET, carrying `sub` (user id), `iat`, `exp`
+(3 days) and `jti`. Decoding pins the algorithm and requires every one of those claims, so
+`alg: none`, RS256/HS256 confusion, a wrong key, a tampered payload or an expired token all
+fail the same way: `InvalidToken` (401). Logout puts the `jti` on the blacklist (a TTL
+collection), after which the token answers 401 too.
+
+A token is read from `Authorization: Bearer <token>` first, else from the HttpOnly cookie
+`settings.JWT_COOKIE_NAME` that login sets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from bson import ObjectId
+from bson.errors import InvalidId
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+
+from accounts.models import BlacklistedToken, User
+from aegis.errors import NotAuthenticated, RateLimited
+from aegis.ratelimits import client_ip, limit_hit
+from ledger.models import AuditAction
+from ledger.services import audit_record
+
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+
+
+class InvalidToken(NotAuthenticated):
+    code = "invalid_token"
+    message = "Your session is not valid. Log in again."
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+    message = "Invalid email or password."
+
+
+# --- tokens -----------------------------------------------------------------------------------
+def token_issue(*, user: User, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    payload = {
+        "sub": str(user.pk),
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.JWT_LIFETIME_SECONDS),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(payload, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM)
+
+
+def token_decode(token: str) -> dict:
+    """The verified claims of `token`, or InvalidToken. Does not consult the blacklist."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.JWT_SECRET,
+            algorithms=[settings.JWT_ALGORITHM],  # pinned: the header's `alg` is never trusted
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.PyJWTError:
+        raise InvalidToken() from None
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        raise InvalidToken()
+    return claims
+
+
+def token_is_revoked(*, jti: str) -> bool:
+    return BlacklistedToken.objects.filter(jti=jti).exists()
+
+
+def token_revoke(*, claims: dict) -> None:
+    """Blacklist a token by its jti; revoking twice is harmless."""
+    try:
+        BlacklistedToken.objects.create(jti=claims["jti"])
+    except IntegrityError:
+        pass  # already revoked (a concurrent logout with the same token)
+
+
+def token_user(token: str) -> tuple[User, dict]:
+    """The active user a token belongs to, with its claims; InvalidToken otherwise."""
+    claims = token_decode(token)
+    if token_is_revoked(jti=claims["jti"]):
+        raise InvalidToken()
+    try:
+        user_id = ObjectId(claims["sub"])
+    except (InvalidId, TypeError):
+        raise InvalidToken() from None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise InvalidToken()
+    return user, claims
+
+
+def request_token(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        raise InvalidToken()  # an Authorization header we cannot use is not "anonymous"
+    return request.COOKIES.get(settings.JWT_COOKIE_NAME) or None
+
+
+def authenticate_api(request: HttpRequest) -> tuple[User | None, dict | None]:
+    """(user, claims) from the request's token; (None, None) when it carries none."""
+    token = request_token(request)
+    if token is None:
+        return None, None
+    return token_user(token)
+
+
+def token_cookie_set(response: HttpResponse, token: str) -> None:
+    response.set_cookie(
+        settings.JWT_COOKIE_NAME,
+        token,
+        max_age=settings.JWT_LIFETIME_SECONDS,
+        httponly=True,
+        secure=settings.JWT_COOKIE_SECURE,
+        samesite=settings.JWT_COOKIE_SAMESITE,
+        path="/",
+    )
+
+
+def token_cookie_clear(response: HttpResponse) -> None:
+    response.delete_cookie(settings.JWT_COOKIE_NAME, path="/", samesite=settings.JWT_COOKIE_SAMESITE)
+
+
+# --- login ------------------------------------------------------------------------------------
+def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
+    """Check credentials for pages and API alike; InvalidCredentials or RateLimited otherwise.
+
+    A failure answers the same message and status whether or not the email exists (Django's
+    ModelBackend also hashes for unknown emails, so timing matches), is audit-logged as
+    LOGIN_FAILED, and counts against the per-email limit AEGIS_RATELIMIT_LOGIN. Once that limit
+    is reached, every attempt for the email is refused before the password is checked, so a
+    guesser learns nothing more, existing email or not.
+    """
+    email = (email or "").strip().lower()
+    ip = client_ip(request)
+    rate = settings.AEGIS_RATELIMIT_LOGIN
+    try:
+        limit_hit(request, group="login-account", rate=rate, key=email, increment=False)
+    except RateLimited:
+        audit_record(
+            action=AuditAction.LOGIN_FAILED,
+            status="FAILURE",
+            details={"email": email, "ip": ip, "reason": "rate_limited"},
+        )
+        raise
+    user = authenticate(request, email=email, password=password) if email and password else None
+    if user is None:
+        audit_record(
+            action=AuditAction.LOGIN_FAILED,
+            status="FAILURE",
+            details={"email": email, "ip": ip, "reason": "invalid_credentials"},
+        )
+        limit_hit(request, group="login-account", rate=rate, key=email, increment=True)
+        raise InvalidCredentials()
+    audit_record(action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
+    return user

@@ -1,0 +1,15 @@
+"""Page routes for identity and the dashboard (namespace `accounts`)."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login", views.login_page, name="login"),
+    path("logout", views.logout_page, name="logout"),
+    path("register", views.register_page, name="register"),
+    path("dashboard", views.dashboard, name="dashboard"),
+    path("account/open", views.account_create_page, name="account-create"),
+]

@@ -1,0 +1,81 @@
+"""Browser pages for identity and the dashboard (Django session cookie; CSRF on every form)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.http import HttpRequest
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.auth import InvalidCredentials, login_attempt
+from accounts.forms import LoginForm, RegisterForm
+from accounts.selectors import account_for_user
+from accounts.services import AccountExists, account_create, user_register
+from aegis.errors import Conflict, ValidationFailed
+from aegis.policy import PUBLIC, USER, policy
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _sign_in(request: HttpRequest, user) -> None:
+    # auth.login rotates the session id (no fixation) and the CSRF token.
+    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+
+@policy(PUBLIC, methods=["GET", "POST"], strict="auth")
+def login_page(request: HttpRequest):
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = login_attempt(request, email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+        except InvalidCredentials as err:
+            form.add_error(None, err.message)
+        else:
+            _sign_in(request, user)
+            return redirect(_next_url(request))
+    return render(request, "accounts/login_form.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+@policy(PUBLIC, methods=["GET", "POST"], strict="auth")
+def register_page(request: HttpRequest):
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_register(email=data["email"], password=data["password"], name=data["name"])
+        except ValidationFailed as err:
+            form.add_error(err.field if err.field in form.fields else None, err.message)
+        except Conflict as err:
+            form.add_error("email", err.message)
+        else:
+            _sign_in(request, user)
+            return redirect("accounts:dashboard")
+    return render(request, "accounts/register_form.html", {"form": form})
+
+
+@policy(USER, methods=["POST"])
+def logout_page(request: HttpRequest):
+    auth.logout(request)  # deletes the session server-side and clears the cookie
+    return redirect("landing")
+
+
+@policy(USER, methods=["GET"])
+def dashboard(request: HttpRequest):
+    return render(request, "accounts/dashboard.html", {"account": account_for_user(user=request.user)})
+
+
+@policy(USER, methods=["POST"])
+def account_create_page(request: HttpRequest):
+    try:
+        account_create(user=request.user)
+    except AccountExists as err:
+        messages.info(request, err.message)
+    else:
+        messages.success(request, "Your account is open.")
+    return redirect("accounts:dashboard")

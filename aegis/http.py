@@ -1,0 +1,120 @@
+"""HTTP edges: JSON helpers, the API view wrapper, and the ONE mapping of AegisError to responses.
+
+Services raise `aegis.errors.AegisError` subclasses and never know about HTTP. This module
+turns them into:
+
+- for the JSON API: `{"success": false, "message": ..., "code": ...}` with `err.status`
+  (`error_response`), plus `Retry-After` for 429 and `Allow` for 405;
+- for pages: a redirect to the login page (401) or the error page with `err.status`
+  (`error_page`).
+
+API views are written like this (`aegis.policy.policy` outside `api_view`)::
+
+    @policy(USER, methods=["POST"], strict="transfer")
+    @api_view
+    def transaction_create(request):
+        payload = request.json            # a dict; {} when the body is empty
+        tx = transfer_create(...)         # may raise AegisError -> JSON error response
+        return json_success({"transaction": ...}, status=201)
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, RateLimited, ValidationFailed
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class MalformedJSON(ValidationFailed):
+    code = "malformed_json"
+    message = "The request body is not valid JSON."
+
+
+class UnsupportedContentType(ValidationFailed):
+    code = "unsupported_content_type"
+    message = "Send the request body as application/json."
+
+
+def json_success(payload: dict | None = None, *, status: int = 200) -> JsonResponse:
+    return JsonResponse({"success": True, **(payload or {})}, status=status, encoder=DjangoJSONEncoder)
+
+
+def _with_error_headers(response: HttpResponse, err: AegisError) -> HttpResponse:
+    if isinstance(err, RateLimited):
+        response["Retry-After"] = str(err.retry_after)
+    if isinstance(err, MethodNotAllowed) and err.allowed:
+        response["Allow"] = ", ".join(err.allowed)
+    return response
+
+
+def error_response(err: AegisError) -> JsonResponse:
+    """The API's only error shape."""
+    body = {"success": False, "message": err.message, "code": err.code}
+    if getattr(err, "field", None):
+        body["field"] = err.field
+    return _with_error_headers(JsonResponse(body, status=err.status), err)
+
+
+def error_page(request: HttpRequest, err: AegisError) -> HttpResponse:
+    """The pages' only error mapping: 401 goes to the login page, the rest render error.html."""
+    if isinstance(err, NotAuthenticated):
+        return redirect_to_login(request.get_full_path())
+    response = render(request, "error.html", {"error": err}, status=err.status)
+    return _with_error_headers(response, err)
+
+
+def rupees(paise: int) -> int | float:
+    """Integer paise -> rupees as a JSON number (150050 -> 1500.5), computed with Decimal."""
+    value = Decimal(int(paise)) / 100
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json_body(request: HttpRequest) -> dict:
+    """The request's JSON object; {} for an empty body. Numbers with a fraction become Decimal."""
+    if request.method not in BODY_METHODS or not request.body.strip():
+        return {}
+    if request.content_type != "application/json":
+        raise UnsupportedContentType()
+    try:
+        data = json.loads(request.body, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedJSON() from None
+    if not isinstance(data, dict):
+        raise MalformedJSON("The request body must be a JSON object.")
+    return data
+
+
+def api_view(view):
+    """Make a function view a JSON API endpoint.
+
+    It is CSRF-exempt (API clients authenticate with a Bearer token or the SameSite=Strict token
+    cookie, never the session), marks the request as an API request (so `aegis.policy` answers
+    in JSON and authenticates by JWT), puts the parsed body on `request.json`, and turns every
+    AegisError into `error_response`.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        request.aegis_api = True
+        try:
+            request.json = parse_json_body(request)
+            return view(request, *args, **kwargs)
+        except AegisError as err:
+            return error_response(err)
+
+    wrapper.csrf_exempt = True
+    wrapper.aegis_api = True
+    return wrapper

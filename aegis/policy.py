@@ -1,0 +1,167 @@
+"""Route policies: who may call a route, with which methods, under which rate limit.
+
+Every route in Aegis declares its policy with the `policy` decorator; the route-matrix test
+(`tests/test_route_policy_matrix.py`) walks the URL configuration, fails for any route without
+one, and checks each route against its declared policy for every kind of caller.
+
+Access levels:
+
+- ``PUBLIC``  anyone, signed in or not (landing, login, register, health).
+- ``USER``    any authenticated, active user (system user and admins included).
+- ``ADMIN``   users with role ADMIN.
+- ``SYSTEM``  the system user only (``is_system``), e.g. the funding route.
+
+"Owner" is not a policy: a route about one account declares ``USER`` and looks the account up
+with ``accounts.selectors.account_get_owned(user=request.user, account_id=...)``, which answers
+404 for another user's or a malformed id.
+
+Usage, for a page (session cookie; CSRF checked by Django's middleware)::
+
+    from aegis.policy import USER, policy
+
+    @policy(USER, methods=["GET", "POST"])
+    def dashboard(request): ...
+
+and for the JSON API (JWT: ``Authorization: Bearer`` or the token cookie), combined with
+``aegis.http.api_view``. Put ``policy`` outside, so a caller is checked before its body is read
+(the other order works too, but then a malformed body answers 400 before 401)::
+
+    from aegis.http import api_view, json_success
+    from aegis.policy import SYSTEM, USER, policy
+
+    @policy(USER, methods=["POST"], strict="transfer")
+    @api_view
+    def transaction_create(request): ...
+
+    @policy(SYSTEM, methods=["POST"], strict="transfer")
+    @api_view
+    def system_initial_funds(request): ...
+
+Arguments:
+
+- ``methods``: allowed HTTP methods (HEAD is implied by GET); others answer 405.
+- ``strict``: a rate-limit group (``"auth"``, ``"transfer"``, ``"admin"``) counted per client
+  IP under ``settings.AEGIS_RATELIMIT_STRICT``; each group has its own counter, so unrelated
+  routes never exhaust each other. The global limit (``AEGIS_RATELIMIT_GLOBAL``) applies to
+  every request through ``GlobalRateLimitMiddleware``.
+
+Order of checks: method (405), strict limit (429, counted before authentication so anonymous
+floods count too), authentication (API 401 / page redirect to login), access (403). API
+routes answer errors as JSON (`aegis.http.error_response`); pages through `aegis.http.error_page`.
+On API routes `request.user` comes from the token only (never the session) and `request.auth`
+holds the token's claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+
+from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, PermissionDenied, RateLimited
+from aegis.http import error_page, error_response
+from aegis.ratelimits import client_ip, limit_hit
+
+PUBLIC = "public"
+USER = "user"
+ADMIN = "admin"
+SYSTEM = "system"
+ACCESS_LEVELS = (PUBLIC, USER, ADMIN, SYSTEM)
+
+
+@dataclass(frozen=True)
+class Policy:
+    access: str
+    methods: tuple[str, ...]
+    strict: str | None = None
+
+
+def route_policy(view) -> Policy | None:
+    """The policy a (possibly further decorated) view declared, or None."""
+    return getattr(view, "aegis_policy", None)
+
+
+def _authenticate_api(request: HttpRequest, access: str) -> None:
+    from accounts.auth import InvalidToken, authenticate_api
+
+    try:
+        user, claims = authenticate_api(request)
+    except InvalidToken:
+        if access != PUBLIC:
+            raise
+        user, claims = None, None  # a stale token must not lock anyone out of login/register
+    request.user = user or AnonymousUser()
+    request.auth = claims
+
+
+def _enforce(request: HttpRequest, declared: Policy, is_api: bool) -> None:
+    allowed = declared.methods + (("HEAD",) if "GET" in declared.methods else ())
+    if request.method not in allowed:
+        raise MethodNotAllowed(allowed=declared.methods)
+    if declared.strict:
+        limit_hit(
+            request, group=f"strict:{declared.strict}", rate=settings.AEGIS_RATELIMIT_STRICT, key=client_ip(request)
+        )
+    if is_api:
+        _authenticate_api(request, declared.access)
+    if declared.access == PUBLIC:
+        return
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    if declared.access == ADMIN and not user.is_admin:
+        raise PermissionDenied("Administrators only.")
+    if declared.access == SYSTEM and not user.is_system:
+        raise PermissionDenied("Only the system user may do this.")
+
+
+def policy(access: str, *, methods=("GET",), strict: str | None = None):
+    """Declare and enforce a route's policy (see the module docstring)."""
+    if access not in ACCESS_LEVELS:
+        raise ValueError(f"Unknown access level {access!r}; use one of {ACCESS_LEVELS}.")
+    declared = Policy(access=access, methods=tuple(m.upper() for m in methods), strict=strict)
+
+    def decorator(view):
+        view_is_api = getattr(view, "aegis_api", False)  # api_view applied inside this decorator
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            is_api = view_is_api or getattr(request, "aegis_api", False)
+            try:
+                _enforce(request, declared, is_api)
+            except AegisError as err:
+                return error_response(err) if is_api else error_page(request, err)
+            if is_api:
+                return view(request, *args, **kwargs)  # api_view maps the view's own errors
+            try:
+                return view(request, *args, **kwargs)
+            except AegisError as err:
+                return error_page(request, err)
+
+        wrapper.aegis_policy = declared
+        return wrapper
+
+    return decorator
+
+
+class GlobalRateLimitMiddleware:
+    """Every request counts against AEGIS_RATELIMIT_GLOBAL per client IP; over it answers 429."""
+
+    # Health probes come from the platform, not clients, and must answer even when busy.
+    EXEMPT_PATHS = frozenset({"/healthz"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if request.path_info not in self.EXEMPT_PATHS:
+            try:
+                limit_hit(request, group="global", rate=settings.AEGIS_RATELIMIT_GLOBAL, key=client_ip(request))
+            except RateLimited as err:
+                if request.path_info.startswith("/api/"):
+                    return error_response(err)
+                return error_page(request, err)
+        return self.get_response(request)

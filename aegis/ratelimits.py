@@ -1,0 +1,38 @@
+"""Rate-limit primitives on django-ratelimit's counters, answering with RateLimited (429).
+
+Limits come from settings read at call time (`AEGIS_RATELIMIT_GLOBAL`, `..._STRICT`,
+`..._LOGIN`; format `count/period` such as `500/15m`), so `override_settings` works in tests.
+Counters live in the shared cache (`aegis.cache.MongoCache`), one per group and key, so
+unrelated routes never share a counter.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+from aegis.errors import RateLimited
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: the proxy-set header named by AEGIS_CLIENT_IP_HEADER, else REMOTE_ADDR."""
+    header = settings.AEGIS_CLIENT_IP_HEADER
+    value = request.META.get(header, "") if header else ""
+    # X-Forwarded-For style lists: the left-most entry is the client as the proxy saw it.
+    value = value.split(",")[0].strip() if value else ""
+    return value or request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def limit_hit(request: HttpRequest, *, group: str, rate: str, key: str, increment: bool = True) -> None:
+    """Count one hit for (group, key) and raise RateLimited once `rate` is exceeded.
+
+    With increment=False it only checks (used to refuse before doing work whose failures are
+    counted separately, e.g. per-account login failures).
+    """
+    usage = get_usage(request, group=group, key=lambda _group, _request: key, rate=rate, increment=increment)
+    if usage is None:  # RATELIMIT_ENABLE = False
+        return
+    limited = usage["should_limit"] if increment else usage["count"] >= usage["limit"]
+    if limited:
+        raise RateLimited(retry_after=max(1, usage["time_left"]))

@@ -1,0 +1,100 @@
+"""Rate limits answer 429 with Retry-After; limits are settings, and groups never share counters."""
+
+import pytest
+from django.test import Client, override_settings
+
+from ledger.models import AuditLog
+from tests.accounts.conftest import ApiClient, api_as
+
+LOGIN = "/api/auth/login"
+
+
+def assert_429(response):
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+
+
+@override_settings(AEGIS_RATELIMIT_GLOBAL="3/15m")
+def test_global_limit_is_per_client_and_answers_429(db):
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+    assert_429(client.get("/"))
+    assert_429(client.get("/api/accounts"))  # every route counts
+    assert client.get("/api/accounts").json()["code"] == "rate_limited"
+    assert Client(REMOTE_ADDR="10.0.0.2").get("/").status_code == 200  # another client is unaffected
+    assert client.get("/healthz").status_code == 200  # probes are exempt
+
+
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
+def test_strict_limit_on_auth_routes(user):
+    api = ApiClient(REMOTE_ADDR="10.0.0.3")
+    for _ in range(2):
+        assert api.post(LOGIN, {"email": "x@example.com", "password": "whatever it is"}).status_code == 401
+    response = api.post(LOGIN, {"email": "x@example.com", "password": "whatever it is"})
+    assert_429(response)
+    assert response.json() == {
+        "success": False,
+        "message": "Too many requests. Try again later.",
+        "code": "rate_limited",
+    }
+
+
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
+def test_strict_groups_have_separate_counters(admin, account):
+    client = api_as(admin)
+    client.defaults["REMOTE_ADDR"] = "10.0.0.4"
+    assert client.patch(f"/api/admin/freeze/{account.pk}").status_code == 200
+    assert client.patch(f"/api/admin/unfreeze/{account.pk}").status_code == 200
+    assert_429(client.patch(f"/api/admin/freeze/{account.pk}"))
+    # Auth routes from the same client still have their own budget.
+    assert client.post("/api/auth/logout").status_code == 200
+
+
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
+def test_strict_limit_on_the_login_page(db):
+    client = Client(REMOTE_ADDR="10.0.0.5")
+    client.get("/login")
+    client.get("/login")
+    response = client.get("/login")
+    assert_429(response)
+    assert b"Too many requests" in response.content
+
+
+@override_settings(AEGIS_RATELIMIT_LOGIN="2/15m")
+def test_per_account_login_limit_spans_clients_and_refuses_even_the_right_password(user, password):
+    for ip in ("10.1.0.1", "10.1.0.2"):
+        assert (
+            ApiClient(REMOTE_ADDR=ip).post(LOGIN, {"email": user.email, "password": "wrong wrong wrong"}).status_code
+            == 401
+        )
+    assert_429(ApiClient(REMOTE_ADDR="10.1.0.3").post(LOGIN, {"email": user.email, "password": password}))
+    assert AuditLog.objects.filter(action="LOGIN_FAILED", details__reason="rate_limited").count() == 1
+    # Other accounts are unaffected.
+    assert (
+        ApiClient(REMOTE_ADDR="10.1.0.3").post(LOGIN, {"email": "other@example.com", "password": "x" * 12}).status_code
+        == 401
+    )
+
+
+@override_settings(AEGIS_RATELIMIT_LOGIN="2/15m")
+def test_per_account_limit_treats_unknown_emails_the_same(db):
+    responses = [
+        ApiClient(REMOTE_ADDR=f"10.2.0.{i}").post(
+            LOGIN, {"email": "ghost@example.com", "password": "wrong wrong wrong"}
+        )
+        for i in range(3)
+    ]
+    assert [r.status_code for r in responses] == [401, 401, 429]
+
+
+@pytest.mark.parametrize("name", ["AEGIS_RATELIMIT_GLOBAL", "AEGIS_RATELIMIT_STRICT", "AEGIS_RATELIMIT_LOGIN"])
+def test_limits_come_from_the_environment(name, monkeypatch):
+    from aegis import settings as aegis_settings
+
+    monkeypatch.setenv(name, "7/1h")
+    assert aegis_settings.env_rate(name, "1/1s") == "7/1h"
+    monkeypatch.setenv(name, "lots")
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        aegis_settings.env_rate(name, "1/1s")
