@@ -155,13 +155,19 @@ def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_k
         raise exc.CurrencyMismatch()
 
     fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
-    claimed = _claim(
-        sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
-        note=note, fp=fp, kind=kind, actor=actor,
-    )
-    if isinstance(claimed, TransferResult):
-        return claimed  # a replay of a COMPLETED transfer
-    return _execute(claimed, request_id=request_id)
+    try:
+        claimed = _claim(
+            sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
+            note=note, fp=fp, kind=kind, actor=actor,
+        )
+        if isinstance(claimed, TransferResult):
+            return claimed  # a replay of a COMPLETED transfer
+        return _execute(claimed, request_id=request_id)
+    except PyMongoError:
+        # The database failed us outside a transaction's own retries (a dropped connection, a
+        # failover). Whatever happened is safe to retry with the same key; say so, never a 500.
+        logger.exception("transfer with key %r: database error", idempotency_key)
+        raise exc.TransferBusy() from None
 
 
 # --- step 2: the idempotency claim ------------------------------------------------------------
