@@ -48,3 +48,7 @@ reconcile: install
 
 clean:
 	rm -rf $(VENV) staticfiles
+
+## The engine against a bare pymongo transaction, same run (see transfers/bench.py for options).
+bench-engine: install-dev
+	$(PY) -m transfers.bench $(BENCH_ARGS)

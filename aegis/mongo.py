@@ -128,5 +128,6 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
 
 
 def _backoff(attempt: int) -> None:
-    # Full jitter, capped: 1 ms, 2 ms, 4 ms ... up to 50 ms.
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+    # Full jitter, exponential from 2 ms and capped at 100 ms: losers of a conflict spread out
+    # instead of colliding again in lockstep on a hot document.
+    time.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** min(attempt, 6))))

@@ -112,11 +112,16 @@ def transfer_create(
     _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
     # Ownership first: a foreign or malformed id is "not found" before anything else happens.
     sender_oid = _oid(from_account_id, thing="Account")
-    sender = collection(Account).find_one({"_id": sender_oid, "user_id": actor.pk})
-    if sender is None:
+    receiver_oid = _oid(to_account_id, thing="Recipient account")
+    # One read for both accounts; ownership is judged before anything else happens.
+    found = {a["_id"]: a for a in collection(Account).find({"_id": {"$in": [sender_oid, receiver_oid]}},
+                                                           {"user_id": 1, "currency": 1})}
+    sender = found.get(sender_oid)
+    if sender is None or sender["user_id"] != actor.pk:
         raise NotFound(thing="Account")
     return _transfer(
-        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
+        actor=actor, sender=sender, receiver=found.get(receiver_oid), to_account_id=to_account_id,
+        amount_paise=amount_paise,
         idempotency_key=idempotency_key, note=note, request_id=request_id, kind=TransactionKind.TRANSFER,
     )
 
@@ -144,11 +149,15 @@ def system_fund(
     )
 
 
-def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind):
+def _transfer(
+    *, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind,
+    receiver: dict | None = None,
+):
     receiver_oid = _oid(to_account_id, thing="Recipient account")
     if receiver_oid == sender["_id"]:
         raise exc.SelfTransfer()
-    receiver = collection(Account).find_one({"_id": receiver_oid}, {"currency": 1})
+    if receiver is None:
+        receiver = collection(Account).find_one({"_id": receiver_oid}, {"currency": 1})
     if receiver is None:
         raise NotFound(thing="Recipient account")
     if receiver["currency"] != sender["currency"]:
@@ -314,20 +323,32 @@ def _test_pause_point(name: str) -> None:
 
 
 def _move_money(session, txn: dict, *, request_id: str) -> dict:
+    """The one money transaction. Uncontended writes go first and the contended account
+    documents last, so a transaction holds the hot documents for as short a time as possible."""
     accounts = collection(Account)
     now = _now()
     amount = txn["amount"]
     is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
 
     # Settle our claim first: if recovery took it over, stop before touching any balance.
-    settled = collection(Transaction).find_one_and_update(
+    completion = {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
+                  "lease_expires_at": None, "failure_reason": "", "failure_code": ""}
+    claim = collection(Transaction).update_one(
         {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
-        {"$set": {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
-                  "lease_expires_at": None, "failure_reason": "", "failure_code": ""}},
-        return_document=ReturnDocument.AFTER, session=session,
+        {"$set": completion}, session=session,
     )
-    if settled is None:
+    if claim.matched_count != 1:
         raise _ClaimLost()
+    settled = {**txn, **completion}
+    action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
+    collection(AuditLog).insert_one(
+        audit_document(
+            action=action, status="SUCCESS", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
+            details=_audit_details(txn), request_id=request_id, now=now,
+        ),
+        session=session,
+    )
+    collection(OutboxEvent).insert_one(_event_doc("transaction.completed", settled, request_id, now), session=session)
 
     debit_guard = {"_id": txn["from_account_id"], "status": AccountStatus.ACTIVE}
     if not is_funding:  # the system account may go negative; nobody else may
@@ -359,15 +380,6 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         ],
         session=session,
     )
-    action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
-    collection(AuditLog).insert_one(
-        audit_document(
-            action=action, status="SUCCESS", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
-            details=_audit_details(txn), request_id=request_id, now=now,
-        ),
-        session=session,
-    )
-    collection(OutboxEvent).insert_one(_event_doc("transaction.completed", settled, request_id, now), session=session)
     return settled
 
 

@@ -41,7 +41,17 @@ def main() -> None:
     if delay > 0:
         time.sleep(delay)
 
-    for op in spec["ops"]:
+    def run(op: dict) -> dict:
+        # A real client's rule for 503 "not confirmed": retry with the same key (a few times).
+        for busy in range(spec.get("busy_retries", 5) + 1):
+            line = attempt(op)
+            if line.get("code") != "transfer_busy":
+                break
+            time.sleep(0.05 * (busy + 1))
+        line["busy"] = busy
+        return line
+
+    def attempt(op: dict) -> dict:
         line = {"key": op["key"]}
         try:
             if op["op"] == "transfer":
@@ -64,7 +74,10 @@ def main() -> None:
             line.update(outcome="error", code=error.code, http=error.status)
         except Exception as error:  # a crash is a finding: report it, never hide it
             line.update(outcome="crash", code=type(error).__name__, message=str(error)[:300])
-        print(json.dumps(line), flush=True)
+        return line
+
+    for op in spec["ops"]:
+        print(json.dumps(run(op)), flush=True)
 
 
 if __name__ == "__main__":
