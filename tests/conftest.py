@@ -53,3 +53,42 @@ def subprocess_env(mongo_uri, db_name):
     env = dict(os.environ)
     env.update(MONGODB_URI=mongo_uri, AEGIS_DB_NAME=db_name, DJANGO_SETTINGS_MODULE="aegis.settings")
     return env
+
+
+# --- the bank: bootstrap and real funding, shared by every app's tests ------------------------
+
+
+@pytest.fixture
+def bank(tmp_path):
+    """The bootstrapped bank: system user with its funding account, and the first admin."""
+    from accounts.services import system_bootstrap
+
+    return system_bootstrap(credentials_path=tmp_path / "credentials.json")
+
+
+@pytest.fixture
+def fund(bank):
+    """Fund an account through the real system-funding path (so reconcile stays exact)."""
+    from transfers.services import system_fund
+
+    counter = iter(range(1, 10**9))
+
+    def _fund(account, paise: int):
+        while paise > 0:
+            chunk = min(paise, 1_000_000)
+            system_fund(actor=bank.system_user, to_account_id=str(account.pk), amount_paise=chunk,
+                        idempotency_key=f"fund-{account.pk}-{next(counter)}")
+            paise -= chunk
+        account.refresh_from_db()
+        return account
+
+    return _fund
+
+
+@pytest.fixture
+def funded_pair(fund):
+    from tests.factories import make_account
+
+    sender, receiver = make_account(), make_account()
+    fund(sender, 500_000)  # ₹5,000
+    return sender, receiver
