@@ -15,5 +15,9 @@ if ! .venv/bin/python -c "import socket,sys; s=socket.socket(); s.setsockopt(soc
   echo "aegis: port $PORT is already in use; stop the other program or run: make run PORT=8001" >&2
   exit 2
 fi
+# The recovery sweeper settles transfers whose worker died mid-flight (see docs/transfer-engine.md).
+.venv/bin/python manage.py recover_transfers --loop --interval 5 &
+SWEEPER_PID=$!
+trap 'kill "$SWEEPER_PID" 2>/dev/null || true' EXIT INT TERM
 echo "Serving Aegis at http://127.0.0.1:$PORT  (Ctrl+C to stop; the database keeps running: make db-stop)"
-exec .venv/bin/python manage.py runserver "127.0.0.1:$PORT" --noreload
+.venv/bin/python manage.py runserver "127.0.0.1:$PORT" --noreload
