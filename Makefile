@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install install-dev db db-stop lint format reconcile recover bench-engine clean
+.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench-engine clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev chromium
+
+## Browser tests drive Debian's chromium through Playwright (which cannot download browsers
+## here; never run `playwright install`). Installed with apt when /usr/bin/chromium is missing.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 ## Install what is missing, start the embedded database (unless MONGODB_URI is set),
 ## migrate, bootstrap the system user and first admin, and serve on http://127.0.0.1:$(PORT)
@@ -28,6 +33,10 @@ run: install
 test: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+## Only the browser suite (Playwright + chromium against a live server); screenshots in artifacts/.
+test-browser: install-dev
+	$(VENV)/bin/pytest tests/browser
 
 db: install
 	$(PY) -m aegis.embedded start

@@ -6,14 +6,17 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.http import HttpRequest
 from django.shortcuts import redirect, render, resolve_url
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.auth import InvalidCredentials, login_attempt
 from accounts.forms import LoginForm, RegisterForm
 from accounts.selectors import account_for_user
 from accounts.services import AccountExists, account_create, user_register
+from adminpanel.charts import line_chart
 from aegis.errors import Conflict, ValidationFailed
 from aegis.policy import PUBLIC, USER, policy
+from ledger.selectors import balance_series, entries_for_account
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -67,7 +70,19 @@ def logout_page(request: HttpRequest):
 
 @policy(USER, methods=["GET"])
 def dashboard(request: HttpRequest):
-    return render(request, "accounts/dashboard.html", {"account": account_for_user(user=request.user)})
+    """The virtual card (polled by HTMX for a live balance), a balance chart and recent activity."""
+    account = account_for_user(user=request.user)
+    context: dict = {"account": account}
+    if request.htmx:  # the card's periodic refresh
+        response = render(request, "accounts/dashboard.html#account-card", context)
+    else:
+        if account is not None:
+            series = balance_series(account_id=account.pk, points=60)
+            context["chart"] = line_chart([0] + [balance for _, balance in series])
+            context["recent"] = entries_for_account(account_id=account.pk, page=1, limit=6)["rows"]
+        response = render(request, "accounts/dashboard.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @policy(USER, methods=["POST"])

@@ -56,12 +56,13 @@ def _with_error_headers(response: HttpResponse, err: AegisError) -> HttpResponse
     return response
 
 
-def error_response(err: AegisError) -> JsonResponse:
-    """The API's only error shape."""
+def error_response(err: AegisError, *, extra: dict | None = None) -> JsonResponse:
+    """The API's only error shape; `extra` adds context, e.g. the FAILED transfer as "transaction"."""
     body = {"success": False, "message": err.message, "code": err.code}
     if getattr(err, "field", None):
         body["field"] = err.field
-    return _with_error_headers(JsonResponse(body, status=err.status), err)
+    body.update(extra or {})
+    return _with_error_headers(JsonResponse(body, status=err.status, encoder=DjangoJSONEncoder), err)
 
 
 def error_page(request: HttpRequest, err: AegisError) -> HttpResponse:

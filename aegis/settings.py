@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_ratelimit",  # its system checks vet the cache backend below
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs (no DRF needed)
     "aegis",
     "accounts",
     "ledger",

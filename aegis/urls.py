@@ -12,11 +12,22 @@ def _admin_login(request, extra_context=None):
 
 
 admin.site.login = _admin_login
+admin.site.site_header = "Aegis · Django admin (read-only records)"
+admin.site.site_title = "Aegis admin"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.landing, name="landing"),
     path("api/", include("aegis.api_urls")),
     path("", include("accounts.urls")),
+    path("", include("transfers.urls")),
+    path("staff/", include("adminpanel.urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# Django's own handlers, rendering our friendly templates (templates/403.html, 404.html,
+# 500.html, 400.html). 500.html is self-contained: it renders even when the database is down.
+handler400 = "django.views.defaults.bad_request"
+handler403 = "django.views.defaults.permission_denied"
+handler404 = "django.views.defaults.page_not_found"
+handler500 = "django.views.defaults.server_error"

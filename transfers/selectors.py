@@ -57,7 +57,9 @@ def transaction_stats(*, days: int = 30, now: datetime | None = None) -> dict:
         (since + timedelta(days=i)).date().isoformat(): {"volume": 0, "completed": 0, "failed": 0}
         for i in range(days)
     }
-    for row in txns.find({"created_at": {"$gte": since}}, {"created_at": 1, "status": 1, "amount": 1}):
+    # Customer transfers only, as in completedVolume: funding from the system account is not volume.
+    recent = txns.find({"created_at": {"$gte": since}, "kind": "TRANSFER"}, {"created_at": 1, "status": 1, "amount": 1})
+    for row in recent:
         day = daily.get(row["created_at"].date().isoformat())
         if day is None:
             continue

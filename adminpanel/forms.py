@@ -1,0 +1,39 @@
+"""Input shapes for the staff console (filters and actions). Funding reuses transfers.forms."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import AccountStatus
+from transfers.models import TransactionStatus
+
+
+class UserSearchForm(forms.Form):
+    q = forms.CharField(label="Search by email", max_length=254, required=False, strip=True)
+    page = forms.IntegerField(min_value=1, required=False)
+
+
+class AccountStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=[(AccountStatus.FROZEN, "Freeze"), (AccountStatus.ACTIVE, "Unfreeze")])
+
+
+class TransactionFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *[(s, s.title()) for s in TransactionStatus.values]], required=False
+    )
+    account = forms.CharField(label="Account ID", max_length=24, required=False, strip=True)
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].widget.attrs.update(
+            {"placeholder": "Sender or receiver account ID", "spellcheck": "false"}
+        )
+
+    def clean_account(self):
+        from adminpanel.selectors import object_id_or_none
+
+        value = self.cleaned_data["account"]
+        if value and object_id_or_none(value) is None:
+            raise forms.ValidationError("Enter a 24-character account ID.")
+        return object_id_or_none(value)

@@ -1,0 +1,17 @@
+"""Staff console page routes under /staff/ (namespace `adminpanel`); all ADMIN."""
+
+from django.urls import path
+
+from adminpanel import views
+
+app_name = "adminpanel"
+
+urlpatterns = [
+    path("", views.staff_index, name="index"),
+    path("users", views.user_list, name="users"),
+    path("accounts/<str:account_id>/status", views.account_status, name="account-status"),
+    path("transactions", views.transaction_list, name="transactions"),
+    path("transactions/<str:transaction_id>", views.transaction_detail, name="transaction"),
+    path("stats", views.stats, name="stats"),
+    path("fund", views.fund_account, name="fund"),
+]

@@ -1,0 +1,165 @@
+"""The staff console under /staff/ (administrators only), in the spirit of Django's admin.
+
+Users (search, freeze/unfreeze in place with a confirmation), Transactions (filters, a details
+modal), Stats (figures and inline-SVG charts) and a "Fund account" form that moves money from
+the system account. HTMX requests get named partials of the same templates; every action also
+works as a plain link or form post.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from accounts.models import AccountStatus
+from accounts.selectors import account_get
+from accounts.services import account_set_status
+from adminpanel.charts import bar_chart
+from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
+from adminpanel.selectors import (
+    system_account_id,
+    system_user,
+    transaction_get,
+    transaction_row,
+    user_row_for_account,
+    users_page,
+)
+from aegis.errors import AegisError
+from aegis.policy import ADMIN, policy
+from transfers.forms import MoneyForm, new_idempotency_key
+from transfers.selectors import transaction_for_key, transaction_stats, transactions_list
+from transfers.services import system_fund
+from transfers.views import render_page, run_transfer
+
+
+@policy(ADMIN, methods=["GET"])
+def staff_index(request: HttpRequest):
+    return redirect("adminpanel:users")
+
+
+@policy(ADMIN, methods=["GET"])
+def user_list(request: HttpRequest):
+    form = UserSearchForm(request.GET)
+    form.is_valid()
+    query = form.cleaned_data.get("q") or ""
+    page = users_page(query=query, page=form.cleaned_data.get("page") or 1)
+    return render_page(request, "adminpanel/user_list.html", "user-table", {"form": form, "page": page, "q": query})
+
+
+@policy(ADMIN, methods=["GET", "POST"], strict="admin")
+def account_status(request: HttpRequest, account_id: str):
+    """GET: the confirmation page (no JavaScript). POST: freeze or unfreeze."""
+    account = account_get(account_id=account_id)
+    if request.method == "GET":
+        target = request.GET.get("status")
+        if target not in (AccountStatus.FROZEN, AccountStatus.ACTIVE):
+            target = AccountStatus.ACTIVE if account.status == AccountStatus.FROZEN else AccountStatus.FROZEN
+        return render(request, "adminpanel/account_status_form.html", {"account": account, "target": target})
+
+    form = AccountStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose to freeze or unfreeze the account.")
+    else:
+        try:
+            account = account_set_status(account=account, actor=request.user, new_status=form.cleaned_data["status"])
+        except AegisError as err:
+            messages.error(request, err.message)
+        else:
+            verb = "frozen" if account.status == AccountStatus.FROZEN else "unfrozen"
+            messages.success(request, f"Account of {account.user.email} {verb}.")
+    if request.htmx:
+        return render_page(
+            request, "adminpanel/user_list.html", "user-row", {"row": user_row_for_account(account=account)}
+        )
+    return redirect("adminpanel:users")
+
+
+@policy(ADMIN, methods=["GET"])
+def transaction_list(request: HttpRequest):
+    form = TransactionFilterForm(request.GET)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    if valid:
+        result = transactions_list(
+            status=data.get("status") or None, account_id=data.get("account"), page=data.get("page") or 1
+        )
+        result["rows"] = [transaction_row(doc) for doc in result["rows"]]
+    else:
+        result = {"rows": [], "page": 1, "total": 0, "hasNextPage": False}
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": result, "query": query.urlencode()}
+    return render_page(request, "adminpanel/transaction_list.html", "txn-table", context)
+
+
+@policy(ADMIN, methods=["GET"])
+def transaction_detail(request: HttpRequest, transaction_id: str):
+    txn = transaction_get(transaction_id=transaction_id)
+    back = request.GET.get("back", "")
+    back = back if back.startswith("?") else ""
+    return render_page(request, "adminpanel/transaction_detail.html", "modal", {"txn": txn, "back": back})
+
+
+@policy(ADMIN, methods=["GET"])
+def stats(request: HttpRequest):
+    figures = transaction_stats(days=30)
+    daily = figures["daily"]
+    context = {
+        "figures": figures,
+        "volume_chart": bar_chart(daily, keys=("volume",)),
+        "outcome_chart": bar_chart(daily, keys=("completed", "failed")),
+        "days": len(daily),
+        "volume_30d": sum(d["volume"] for d in daily),
+        "completed_30d": sum(d["completed"] for d in daily),
+        "failed_30d": sum(d["failed"] for d in daily),
+    }
+    return render(request, "adminpanel/stats.html", context)
+
+
+@policy(ADMIN, methods=["GET", "POST"], strict="admin")
+def fund_account(request: HttpRequest):
+    """Fund an account from the system account, as the system user, with a server-issued key."""
+    system_account = system_account_id()
+    template, context = "adminpanel/fund_form.html", {"txn": None, "system_ready": system_account is not None}
+    if request.method == "GET":
+        key = request.GET.get("key", "")[:100]
+        txn = (
+            transaction_for_key(from_account_id=system_account, idempotency_key=key) if key and system_account else None
+        )
+        initial = {"idempotency_key": new_idempotency_key(), "to_account": request.GET.get("account", "")[:24]}
+        if txn:
+            context["txn"] = transaction_row(txn)
+        return render_page(request, template, "fund-panel", context | {"form": MoneyForm(initial=initial)})
+
+    form = MoneyForm(request.POST, from_account_id=system_account)
+    if not form.is_valid() or system_account is None:
+        if system_account is None:
+            form.add_error(None, "The system account does not exist; run `manage.py bootstrap`.")
+        return render_page(request, template, "fund-panel", context | {"form": form})
+    data = form.cleaned_data
+    txn, outcome = run_transfer(
+        lambda: system_fund(
+            actor=system_user(),
+            to_account_id=data["to_account"],
+            amount_paise=data["amount"],
+            idempotency_key=data["idempotency_key"],
+            note=data["note"],
+        ),
+        form=form,
+        lookup=lambda: transaction_for_key(from_account_id=system_account, idempotency_key=data["idempotency_key"]),
+    )
+    if txn is None:
+        if outcome:
+            form.add_error(None, outcome)
+        return render_page(request, template, "fund-panel", context | {"form": form})
+    if txn["status"] == "COMPLETED":
+        messages.success(request, "Account funded.")
+    else:
+        messages.error(request, f"Funding failed: {txn.get('failure_reason') or outcome}")
+    if not request.htmx:
+        return redirect(f"{reverse('adminpanel:fund')}?key={txn['idempotency_key']}")
+    # A finished funding: the next one is a new intent with a new key; the result stays visible.
+    form = MoneyForm(initial={"idempotency_key": new_idempotency_key()})
+    return render_page(request, template, "fund-panel", context | {"form": form, "txn": transaction_row(txn)})

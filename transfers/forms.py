@@ -1,0 +1,83 @@
+"""Input shapes for the transfer page and the staff funding form.
+
+Forms check shape and turn rupees into paise (transfers.money.parse_amount); the rules
+(ownership, limits, idempotency) live in transfers.services.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bson import ObjectId
+from django import forms
+
+from aegis.errors import ValidationFailed
+from transfers.money import paise_to_rupees, parse_amount
+from transfers.selectors import transaction_for_key
+
+KEY_MAX = 100
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+class MoneyForm(forms.Form):
+    """Recipient, amount (rupees), note and the server-issued idempotency key."""
+
+    to_account = forms.CharField(label="Recipient account ID", max_length=24, strip=True)
+    amount = forms.CharField(label="Amount (₹)", max_length=32, strip=True)
+    note = forms.CharField(label="Note", max_length=140, required=False, strip=True)
+    idempotency_key = forms.CharField(max_length=KEY_MAX, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, from_account_id: ObjectId | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.from_account_id = from_account_id
+        self.key_renewed = False
+        self.fields["to_account"].widget.attrs.update(
+            {"autocomplete": "off", "spellcheck": "false", "placeholder": "24-character account ID"}
+        )
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
+        self.fields["note"].widget.attrs.update({"placeholder": "Optional"})
+
+    def clean_to_account(self) -> str:
+        value = self.cleaned_data["to_account"]
+        if not (len(value) == 24 and ObjectId.is_valid(value)):
+            raise forms.ValidationError("Enter a 24-character account ID (letters a-f and digits).")
+        return value
+
+    def clean_amount(self) -> int:
+        try:
+            return parse_amount(self.cleaned_data["amount"])
+        except ValidationFailed as err:
+            raise forms.ValidationError(err.message.replace("amount ", "Amount ", 1)) from None
+
+    def clean_idempotency_key(self) -> str:
+        key = self.cleaned_data.get("idempotency_key") or ""
+        if not key or not key.isprintable():
+            self.key_renewed = True
+            return new_idempotency_key()
+        return key
+
+    def clean(self):
+        data = super().clean()
+        key, to, amount = data.get("idempotency_key"), data.get("to_account"), data.get("amount")
+        if self.from_account_id is None or not key or to is None or amount is None:
+            return data
+        # A key belongs to one intent (recipient + amount). If this key already carries another
+        # intent, the user changed the form: that is a new transfer, so it gets a new key.
+        existing = transaction_for_key(from_account_id=self.from_account_id, idempotency_key=key)
+        if existing and (str(existing["to_account_id"]) != to or int(existing["amount"]) != amount):
+            data["idempotency_key"] = new_idempotency_key()
+            self.key_renewed = True
+        return data
+
+
+def initial_from_transaction(txn: dict) -> dict:
+    """Form values that reproduce a stored transfer (for the retry form and the result page)."""
+    return {
+        "to_account": str(txn["to_account_id"]),
+        "amount": str(paise_to_rupees(int(txn["amount"]))),
+        "note": txn.get("note", ""),
+        "idempotency_key": txn["idempotency_key"],
+    }

@@ -1,0 +1,71 @@
+"""Transfers and ledger rows -> the API's JSON shapes (the seed's field names, rupee amounts).
+
+The one place these shapes are built, for the JSON API and for anything else that answers in
+JSON (HTMX partials, exports). Input is the raw MongoDB document the services and selectors
+return. The engine's claim internals (`fingerprint`, `attempt_id`, the lease) are never shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aegis.http import rupees
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored datetime as ISO 8601 with its UTC offset (pymongo hands back naive UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def transaction_json(txn: dict, *, include_key: bool = True) -> dict:
+    """A transfer as the API shows it: `{"_id", "fromAccount", "toAccount", "amount", "status", ...}`.
+
+    `include_key=False` leaves out `idempotencyKey` (staff listings, and rows shown to anyone
+    but the sender); `failureReason` is null when there is none, as in the seed.
+    """
+    body = {
+        "_id": str(txn["_id"]),
+        "fromAccount": str(txn["from_account_id"]),
+        "toAccount": str(txn["to_account_id"]),
+        "amount": rupees(txn["amount"]),
+        "currency": txn.get("currency", "INR"),
+        "kind": txn.get("kind", "TRANSFER"),
+        "status": txn["status"],
+        "retryCount": int(txn.get("retry_count", 0)),
+        "failureReason": txn.get("failure_reason") or None,
+        "failureCode": txn.get("failure_code") or None,
+        "note": txn.get("note", ""),
+        "createdAt": iso(txn.get("created_at")),
+        "updatedAt": iso(txn.get("updated_at")),
+        "completedAt": iso(txn.get("completed_at")),
+    }
+    if include_key:
+        body["idempotencyKey"] = txn["idempotency_key"]
+    return body
+
+
+def transaction_admin_json(txn: dict) -> dict:
+    """Staff view of a transfer: everything but the idempotency key (the seed hides it)."""
+    return transaction_json(txn, include_key=False)
+
+
+def ledger_entry_json(row: dict) -> dict:
+    """One history row from `ledger.selectors.entries_for_account`.
+
+    `{"_id", "type", "amount", "direction" IN|OUT, "balanceAfter", "currency", "createdAt",
+    "transaction": {...}}`; the transaction carries its idempotency key only on OUT rows,
+    where the caller is the sender who chose it.
+    """
+    txn = row.get("transaction") or {}
+    return {
+        "_id": str(row["_id"]),
+        "type": row["type"],
+        "amount": rupees(row["amount"]),
+        "direction": row["direction"],
+        "balanceAfter": rupees(row["balance_after"]),
+        "currency": row.get("currency", "INR"),
+        "createdAt": iso(row.get("created_at")),
+        "transaction": transaction_json(txn, include_key=row["direction"] == "OUT") if txn else None,
+    }
