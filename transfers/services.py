@@ -65,7 +65,9 @@ class TransferResult:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    # MongoDB keeps milliseconds: truncate here so a first answer and its replay are identical.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _oid(value, *, thing: str) -> ObjectId:

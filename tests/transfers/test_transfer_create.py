@@ -242,3 +242,13 @@ def test_system_funding_is_for_the_system_user_only(bank, funded_pair):
     assert system_fund(actor=bank.system_user, to_account_id=str(receiver.pk), amount_paise=1_000_000,
                        idempotency_key="f").replayed
     assert_reconciled()
+
+
+def test_replay_answers_exactly_what_the_first_call_answered(funded_pair):
+    sender, receiver = funded_pair
+    first = send(sender, receiver, 1_234, note="same answer")
+    again = send(sender, receiver, 1_234, note="same answer")
+    assert again.replayed
+    from transfers.serializers import transaction_json
+
+    assert transaction_json(again.transaction) == transaction_json(first.transaction)
