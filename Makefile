@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench-engine clean
+.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,3 +61,7 @@ clean:
 ## The engine against a bare pymongo transaction, same run (see transfers/bench.py for options).
 bench-engine: install-dev
 	$(PY) -m transfers.bench $(BENCH_ARGS)
+
+## The JSON API over HTTP under gunicorn vs the engine alone (see loadtest/http_bench.py).
+bench: install-dev
+	$(PY) -m loadtest.http_bench $(BENCH_ARGS)
