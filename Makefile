@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine clean
+.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,3 +65,7 @@ bench-engine: install-dev
 ## The JSON API over HTTP under gunicorn vs the engine alone (see loadtest/http_bench.py).
 bench: install-dev
 	$(PY) -m loadtest.http_bench $(BENCH_ARGS)
+
+## N rounds of load + SIGKILL (web worker or database) + recovery checks (see loadtest/chaos.py).
+chaos: install-dev
+	$(PY) -m loadtest.chaos $(CHAOS_ARGS)
