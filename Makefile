@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine chaos clean
+.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,3 +69,8 @@ bench: install-dev
 ## N rounds of load + SIGKILL (web worker or database) + recovery checks (see loadtest/chaos.py).
 chaos: install-dev
 	$(PY) -m loadtest.chaos $(CHAOS_ARGS)
+
+## Outbox delivery lag (created -> delivered) under steady transfer load, dispatcher in its own
+## process; prints p50/p99 (see notifications/bench.py for options, e.g. BENCH_ARGS="--rate 40").
+bench-outbox: install-dev
+	$(PY) -m notifications.bench $(BENCH_ARGS)

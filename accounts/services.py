@@ -134,19 +134,27 @@ def system_bootstrap(*, credentials_path: Path | None = None) -> BootstrapResult
     return BootstrapResult(system_user, system_account, admin_user, generated)
 
 
-def account_set_status(*, account: Account, actor: User, new_status: str) -> Account:
-    """Freeze or unfreeze, following the seed's state machine, audit-logged with the actor."""
-    from aegis.mongo import collection
+def account_set_status(*, account: Account, actor: User, new_status: str, request_id: str = "") -> Account:
+    """Freeze or unfreeze, following the seed's state machine.
 
-    now = timezone.now()
+    The status change, its audit entry (with the actor) and an `account.frozen` /
+    `account.unfrozen` outbox event commit in one transaction, or none of them do.
+    """
+    from aegis.mongo import collection, run_transaction
+    from aegis.observability import current_request_id
+    from ledger.models import AuditLog
+    from ledger.services import audit_document
+    from notifications.outbox import outbox_event_document
+    from transfers.models import OutboxEvent
+
     if new_status == AccountStatus.FROZEN:
-        allowed_from, action = AccountStatus.ACTIVE, AuditAction.ACCOUNT_FROZEN
+        allowed_from, action, event_type = AccountStatus.ACTIVE, AuditAction.ACCOUNT_FROZEN, "account.frozen"
         refusal = {
             AccountStatus.FROZEN: "Account is already frozen.",
             AccountStatus.CLOSED: "A closed account cannot be frozen.",
         }
     elif new_status == AccountStatus.ACTIVE:
-        allowed_from, action = AccountStatus.FROZEN, AuditAction.ACCOUNT_UNFROZEN
+        allowed_from, action, event_type = AccountStatus.FROZEN, AuditAction.ACCOUNT_UNFROZEN, "account.unfrozen"
         refusal = {
             AccountStatus.ACTIVE: "Account is not frozen.",
             AccountStatus.CLOSED: "A closed account cannot be unfrozen.",
@@ -155,19 +163,34 @@ def account_set_status(*, account: Account, actor: User, new_status: str) -> Acc
         raise BusinessRuleViolation(f"Unknown account status {new_status!r}.")
     if account.user.is_system:
         raise BusinessRuleViolation("The system account cannot be frozen or unfrozen.")
-    # Conditional update: two admins racing cannot both apply the same transition.
-    result = collection(Account).update_one(
-        {"_id": account.pk, "status": allowed_from},
-        {"$set": {"status": new_status, "updated_at": now}},
-    )
-    if result.modified_count != 1:
-        account.refresh_from_db()
-        raise BusinessRuleViolation(refusal.get(account.status, "The account changed; reload and try again."))
-    audit_record(
-        action=action,
-        status="SUCCESS",
-        user_id=str(account.user_id),
-        details={"account": str(account.pk), "by": str(actor.pk)},
-    )
+    request_id = request_id or current_request_id()
+
+    def write(session) -> bool:
+        now = timezone.now()
+        # Conditional update: two admins racing cannot both apply the same transition.
+        result = collection(Account).update_one(
+            {"_id": account.pk, "status": allowed_from},
+            {"$set": {"status": new_status, "updated_at": now}},
+            session=session,
+        )
+        if result.modified_count != 1:
+            return False  # nothing written: the transaction is committed empty
+        details = {"account": str(account.pk), "by": str(actor.pk)}
+        collection(AuditLog).insert_one(
+            audit_document(action=action, status="SUCCESS", user_id=str(account.user_id), details=details,
+                           request_id=request_id, now=now),
+            session=session,
+        )
+        payload = {"accountId": str(account.pk), "userId": str(account.user_id), "status": new_status,
+                   "by": str(actor.pk), "requestId": request_id}
+        collection(OutboxEvent).insert_one(
+            outbox_event_document(event_type=event_type, aggregate_id=str(account.pk), payload=payload, now=now),
+            session=session,
+        )
+        return True
+
+    changed = run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)
     account.refresh_from_db()
+    if not changed:
+        raise BusinessRuleViolation(refusal.get(account.status, "The account changed; reload and try again."))
     return account

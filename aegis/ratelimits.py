@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from aegis.errors import RateLimited
+from aegis.observability import rate_limited
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -35,4 +36,5 @@ def limit_hit(request: HttpRequest, *, group: str, rate: str, key: str, incremen
         return
     limited = usage["should_limit"] if increment else usage["count"] >= usage["limit"]
     if limited:
+        rate_limited(group)  # per-process metric: aegis_rate_limited_requests_total
         raise RateLimited(retry_after=max(1, usage["time_left"]))

@@ -56,9 +56,11 @@ INSTALLED_APPS = [
     "ledger",
     "transfers",
     "adminpanel",
+    "notifications",
 ]
 
 MIDDLEWARE = [
+    "aegis.observability.RequestLogMiddleware",  # first: request id + one JSON log line per request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The global per-client limit; after WhiteNoise so static files never count.
@@ -191,9 +193,22 @@ JWT_COOKIE_SECURE = not DEBUG
 # driven from another site with it (Bearer clients are unaffected).
 JWT_COOKIE_SAMESITE = "Strict"
 
+# One JSON object per line (aegis/observability.py): one per request on "aegis.request", one per
+# transfer outcome on "aegis.transfers". AEGIS_LOG_FORMAT=text gives plain lines for humans.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "aegis.observability.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "text" if os.environ.get("AEGIS_LOG_FORMAT", "json") == "text" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("AEGIS_LOG_LEVEL", "INFO")},
+    # runserver's own access line would repeat aegis.request's (which has the request id).
+    "loggers": {"django.server": {"level": "WARNING"}},
 }

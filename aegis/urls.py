@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.urls import include, path
 
-from aegis import views
+from aegis import metrics, views
 
 
 def _admin_login(request, extra_context=None):
@@ -17,11 +17,14 @@ admin.site.site_title = "Aegis admin"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", metrics.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", views.landing, name="landing"),
     path("api/", include("aegis.api_urls")),
     path("", include("accounts.urls")),
     path("", include("transfers.urls")),
     path("staff/", include("adminpanel.urls")),
+    path("", include("notifications.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

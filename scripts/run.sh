@@ -18,6 +18,9 @@ fi
 # The recovery sweeper settles transfers whose worker died mid-flight (see docs/transfer-engine.md).
 .venv/bin/python manage.py recover_transfers --loop --interval 5 &
 SWEEPER_PID=$!
-trap 'kill "$SWEEPER_PID" 2>/dev/null || true' EXIT INT TERM
+# The outbox dispatcher delivers committed events to the notification handler (notifications/outbox.py).
+.venv/bin/python manage.py dispatch_outbox --interval 0.2 &
+DISPATCHER_PID=$!
+trap 'kill "$SWEEPER_PID" "$DISPATCHER_PID" 2>/dev/null || true' EXIT INT TERM
 echo "Serving Aegis at http://127.0.0.1:$PORT  (Ctrl+C to stop; the database keeps running: make db-stop)"
 .venv/bin/python manage.py runserver "127.0.0.1:$PORT" --noreload

@@ -15,6 +15,7 @@ from accounts.selectors import account_get_owned
 from aegis.api_input import account_id_field, optional_string, page_params, required_string
 from aegis.errors import ValidationFailed
 from aegis.http import api_view, error_response, json_success
+from aegis.observability import observe_transfer
 from aegis.policy import SYSTEM, USER, policy
 from ledger.selectors import entries_for_account
 from transfers.exceptions import RetriesExhausted, TransferFailed
@@ -37,7 +38,8 @@ def _amount(data: dict) -> int:
 
 
 def _request_id(request: HttpRequest) -> str:
-    value = request.headers.get("X-Request-ID", "")
+    # Set by aegis.observability.RequestLogMiddleware (the client's sane X-Request-ID, or a new id).
+    value = getattr(request, "request_id", "")
     return value if REQUEST_ID.match(value) else ""
 
 
@@ -53,7 +55,7 @@ def _transfer_fields(data: dict) -> dict:
 def _run(service, **kwargs):
     """Call a transfer service and answer in the seed's shape: 201 new, 200 replay, errors with the record."""
     try:
-        result: TransferResult = service(**kwargs)
+        result: TransferResult = observe_transfer(service.__name__, lambda: service(**kwargs))
     except (TransferFailed, RetriesExhausted) as err:
         # The FAILED record tells the client its retryCount and failureReason.
         return error_response(err, extra={"transaction": transaction_json(err.transaction)})

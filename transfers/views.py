@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from accounts.selectors import account_for_user
 from adminpanel.selectors import account_transactions, transaction_row
 from aegis.errors import AegisError, NotFound, ValidationFailed
+from aegis.observability import observe_transfer
 from aegis.policy import USER, policy
 from transfers import exceptions as exc
 from transfers.forms import MoneyForm, initial_from_transaction, new_idempotency_key
@@ -51,7 +52,7 @@ def run_transfer(call, *, form: MoneyForm, lookup) -> tuple[dict | None, str]:
     Business refusals carry the FAILED record; errors about one field go back onto the form.
     """
     try:
-        return call().transaction, ""
+        return observe_transfer("page", call).transaction, ""
     except (exc.TransferFailed, exc.RetriesExhausted) as err:
         return err.transaction, err.message
     except exc.TransferInFlight as err:
@@ -105,7 +106,7 @@ def transfer_page(request: HttpRequest):
             amount_paise=data["amount"],
             idempotency_key=data["idempotency_key"],
             note=data["note"],
-            request_id=request.headers.get("X-Request-ID", "")[:64],
+            request_id=getattr(request, "request_id", ""),
         ),
         form=form,
         lookup=lambda: transaction_for_key(from_account_id=account.pk, idempotency_key=data["idempotency_key"]),

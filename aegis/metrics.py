@@ -1,0 +1,140 @@
+"""Prometheus metrics at /metrics (text exposition format, `prometheus_client`).
+
+Two kinds, because Aegis runs as several processes (gunicorn workers, the dispatcher):
+
+- **Exact, from the database at scrape time** (the same answer whichever worker is scraped):
+  `aegis_transfers{status}` (transfers by status: COMPLETED/FAILED/PROCESSING...),
+  `aegis_outbox_events{status}` (PENDING backlog, DELIVERED, PARKED),
+  `aegis_outbox_oldest_pending_age_seconds` (delivery lag: now - oldest pending event),
+  `aegis_outbox_dispatcher_heartbeat_age_seconds`.
+- **Per process** (counted by the worker that served the scrape; sum or rate them per
+  instance in Prometheus): `aegis_transfer_duration_seconds` (histogram, label outcome),
+  `aegis_transfer_outcomes_total{outcome}`, `aegis_transaction_conflict_retries_total`
+  (`aegis.mongo.conflict_retries`), `aegis_rate_limited_requests_total{group}`.
+
+Access: administrators (`@policy(ADMIN)`), or a scraper sending
+`Authorization: Bearer $AEGIS_METRICS_TOKEN` when that variable is set (16+ characters).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pymongo.errors import PyMongoError
+
+from aegis.errors import MethodNotAllowed
+from aegis.http import error_page
+from aegis.mongo import db_ping
+from aegis.observability import REGISTRY
+from aegis.policy import ADMIN, PUBLIC, policy
+
+
+class DatabaseCollector(Collector):
+    """Figures that must be exact across processes, computed from MongoDB at scrape time."""
+
+    def collect(self):
+        from aegis import mongo
+        from aegis.mongo import collection
+        from notifications.outbox import outbox_stats
+        from transfers.models import OutboxEvent, OutboxStatus, Transaction, TransactionStatus
+
+        conflicts = CounterMetricFamily(
+            "aegis_transaction_conflict_retries", "Write conflicts retried inside transactions (this process)."
+        )
+        conflicts.add_metric([], mongo.conflict_retries)
+        yield conflicts
+
+        transfers = GaugeMetricFamily("aegis_transfers", "Transfers by status (database).", labels=["status"])
+        for status in TransactionStatus.values:
+            transfers.add_metric([status], collection(Transaction).count_documents({"status": status}))
+        yield transfers
+
+        events = GaugeMetricFamily("aegis_outbox_events", "Outbox events by status (database).", labels=["status"])
+        for status in OutboxStatus.values:
+            events.add_metric([status], collection(OutboxEvent).count_documents({"status": status}))
+        yield events
+
+        stats = outbox_stats()
+        yield GaugeMetricFamily(
+            "aegis_outbox_oldest_pending_age_seconds",
+            "Delivery lag: age of the oldest undelivered event (0 when none).",
+            value=stats["oldest_pending_age"],
+        )
+        if stats["heartbeat_age"] is not None:
+            yield GaugeMetricFamily(
+                "aegis_outbox_dispatcher_heartbeat_age_seconds",
+                "Seconds since the freshest dispatcher heartbeat.",
+                value=stats["heartbeat_age"],
+            )
+
+
+REGISTRY.register(DatabaseCollector())
+
+
+def metrics_text() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def _scraper_token() -> str:
+    return getattr(settings, "AEGIS_METRICS_TOKEN", None) or os.environ.get("AEGIS_METRICS_TOKEN", "")
+
+
+def _is_scraper(request: HttpRequest) -> bool:
+    token = _scraper_token()
+    if len(token) < 16:
+        return False
+    sent = request.headers.get("Authorization", "")
+    return sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].encode(), token.encode())
+
+
+def _render(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+_admin_metrics = policy(ADMIN, methods=["GET"])(_render)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Scrapers with the bearer token get in directly; everyone else goes through the ADMIN policy."""
+    if _is_scraper(request):
+        if request.method not in ("GET", "HEAD"):
+            return error_page(request, MethodNotAllowed(allowed=("GET",)))
+        return _render(request)
+    return _admin_metrics(request)
+
+
+metrics_view.aegis_policy = _admin_metrics.aegis_policy
+
+
+@policy(PUBLIC, methods=["GET"])
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers, and (when AEGIS_REQUIRE_DISPATCHER is true) a dispatcher
+    has written a heartbeat within AEGIS_DISPATCHER_STALE_SECONDS (30 s)."""
+    from notifications import conf
+    from notifications.outbox import outbox_stats
+
+    if not db_ping():
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    try:
+        age = outbox_stats()["heartbeat_age"]
+    except PyMongoError:
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    fresh = age is not None and age < conf.number("AEGIS_DISPATCHER_STALE_SECONDS")
+    dispatcher = "ok" if fresh else ("stale" if age is not None else "absent")
+    required = conf.flag("AEGIS_REQUIRE_DISPATCHER")
+    ready = fresh or not required
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "database": "ok",
+        "dispatcher": dispatcher,
+        "dispatcherRequired": required,
+    }
+    return JsonResponse(body, status=200 if ready else 503)

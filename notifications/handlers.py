@@ -1,0 +1,148 @@
+"""Outbox handlers: `handler(event, *, session)`, run by the dispatcher inside a transaction.
+
+A handler writes only through `session`, so its writes commit together with the dispatcher's
+delivery row and a redelivered event is applied once (see notifications/outbox.py).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from accounts.models import Account, User
+from accounts.templatetags.money import inr
+from aegis.mongo import collection, get_db
+from notifications.models import Notification, NotificationLevel
+
+
+def _oid(value) -> ObjectId | None:
+    try:
+        return ObjectId(str(value))
+    except (InvalidId, TypeError):
+        return None
+
+
+def _short(account_id: str) -> str:
+    return f"…{str(account_id)[-6:]}"
+
+
+# account id -> (owner's user id, owner is the system user). An account's owner and a user's
+# is_system flag never change, so this per-process cache cannot go stale; it saves two reads per event.
+_OWNER_CACHE: dict[str, tuple[ObjectId, bool]] = {}
+_OWNER_CACHE_SIZE = 50_000
+
+
+def _owners(account_ids: list[str], session) -> dict[str, ObjectId]:
+    """account id -> owner's user id, leaving out the system user (it needs no notifications)."""
+    missing = [oid for oid in (_oid(a) for a in account_ids) if oid is not None and str(oid) not in _OWNER_CACHE]
+    if missing:
+        owner_of = {
+            str(a["_id"]): a["user_id"]
+            for a in collection(Account).find({"_id": {"$in": missing}}, {"user_id": 1}, session=session)
+        }
+        system = {
+            u["_id"]
+            for u in collection(User).find(
+                {"_id": {"$in": list(owner_of.values())}, "is_system": True}, {"_id": 1}, session=session
+            )
+        }
+        if len(_OWNER_CACHE) > _OWNER_CACHE_SIZE:
+            _OWNER_CACHE.clear()
+        _OWNER_CACHE.update({account: (user, user in system) for account, user in owner_of.items()})
+    known = {account: _OWNER_CACHE[account] for account in map(str, account_ids) if account in _OWNER_CACHE}
+    return {account: user for account, (user, is_system) in known.items() if not is_system}
+
+
+def notifications_for_event(event: dict, session=None) -> list[tuple[ObjectId, str, str]]:
+    """(user id, level, message) for each person an event concerns."""
+    kind, payload = event["event_type"], event.get("payload") or {}
+    if kind in ("transaction.completed", "transaction.failed"):
+        sender, receiver = payload.get("fromAccount", ""), payload.get("toAccount", "")
+        owners = _owners([sender, receiver], session)
+        amount = inr(payload.get("amount", 0))
+        out = []
+        if kind == "transaction.completed":
+            if sender in owners:
+                message = f"You sent {amount} to account {_short(receiver)}."
+                out.append((owners[sender], NotificationLevel.SUCCESS, message))
+            if receiver in owners:
+                source = f"account {_short(sender)}" if sender in owners else "Aegis funding"
+                out.append((owners[receiver], NotificationLevel.SUCCESS, f"You received {amount} from {source}."))
+        elif sender in owners:
+            reason = payload.get("failureReason") or "it was refused"
+            out.append(
+                (
+                    owners[sender],
+                    NotificationLevel.ERROR,
+                    f"Your transfer of {amount} to account {_short(receiver)} failed: {reason}"[:300],
+                )
+            )
+        return out
+    if kind in ("account.frozen", "account.unfrozen"):
+        owners = _owners([event["aggregate_id"]], session)
+        user = owners.get(event["aggregate_id"])
+        if user is None:
+            return []
+        if kind == "account.frozen":
+            return [
+                (
+                    user,
+                    NotificationLevel.WARNING,
+                    "Your account was frozen by Aegis staff: it cannot send or receive money for now.",
+                )
+            ]
+        return [(user, NotificationLevel.SUCCESS, "Your account is active again.")]
+    return []  # an event type nobody is told about
+
+
+def notify_users(event: dict, *, session) -> None:
+    """Turn one event into per-user notifications (sender and receiver; the owner for freezes)."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "user_id": user,
+            "event_id": str(event["_id"]),
+            "event_type": event["event_type"],
+            "level": level,
+            "message": message,
+            "created_at": now,
+            "read_at": None,
+        }
+        for user, level, message in notifications_for_event(event, session)
+    ]
+    if rows:
+        collection(Notification).insert_many(rows, session=session)
+
+
+def _probe(event: dict, *, session) -> None:
+    """Test-only: records every call outside the transaction, so a double delivery shows up."""
+    get_db()["outbox_test_probe"].insert_one(
+        {
+            "event_id": str(event["_id"]),
+            "pid": os.getpid(),
+            "aggregate_id": event["aggregate_id"],
+            "created_at": event["created_at"],
+            "at": datetime.now(UTC),
+        }
+    )
+
+
+def _failing(event: dict, *, session) -> None:
+    raise RuntimeError("test handler always fails")
+
+
+def registered_handlers() -> dict[str, object]:
+    """The handlers every event is delivered to, in this order.
+
+    `AEGIS_TEST_OUTBOX_PROBE=1` adds a non-idempotent probe (tests that count deliveries across
+    processes); `AEGIS_TEST_OUTBOX_FAIL=1` adds a handler that always fails. Both are inert otherwise.
+    """
+    handlers: dict[str, object] = {"notifications": notify_users}
+    if os.environ.get("AEGIS_TEST_OUTBOX_PROBE") == "1":
+        handlers["probe"] = _probe
+    if os.environ.get("AEGIS_TEST_OUTBOX_FAIL") == "1":
+        handlers["failing"] = _failing
+    return handlers

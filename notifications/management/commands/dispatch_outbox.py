@@ -1,0 +1,77 @@
+"""`manage.py dispatch_outbox`: deliver outbox events to their handlers (see notifications/outbox.py)."""
+
+import json
+import signal
+
+from django.core.management.base import BaseCommand
+
+from notifications.outbox import Dispatcher, outbox_parked, outbox_requeue
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver pending outbox events to the handlers (notifications), at least once, in order per "
+        "account. Runs until stopped (SIGTERM/Ctrl+C finish the current event); --once drains what is "
+        "deliverable now and exits."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="deliver what is deliverable now, then exit")
+        parser.add_argument("--interval", type=float, default=0.2, help="seconds to wait when there is nothing to do")
+        parser.add_argument("--parked", action="store_true", help="list parked events (newest first) and exit")
+        parser.add_argument(
+            "--requeue",
+            metavar="EVENT_ID",
+            help="put a parked event back in the queue ('all': every one)",
+        )
+
+    def handle(self, *args, once=False, interval=0.2, parked=False, requeue=None, **options):
+        if parked:
+            for event in outbox_parked():
+                self.stdout.write(
+                    json.dumps(
+                        {
+                            "id": str(event["_id"]),
+                            "type": event["event_type"],
+                            "aggregate": event["aggregate_id"],
+                            "attempts": event.get("attempts"),
+                            "parked_at": str(event.get("parked_at")),
+                            "last_error": event.get("last_error", ""),
+                        }
+                    )
+                )
+            return
+        if requeue:
+            count = outbox_requeue(event_id=None if requeue == "all" else requeue)
+            self.stdout.write(f"requeued {count} parked event(s)")
+            return
+
+        dispatcher = Dispatcher()
+        if once:
+            total = {"delivered": 0, "retried": 0, "parked": 0}
+            while True:
+                counts = dispatcher.run_once()
+                for key, value in counts.items():
+                    total[key] += value
+                if not any(counts.values()):
+                    break
+            self.stdout.write(
+                f"outbox: {total['delivered']} delivered, {total['retried']} to retry, {total['parked']} parked"
+            )
+            return
+
+        stopping = []
+
+        def stop(signum, frame):
+            stopping.append(signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(f"dispatcher {dispatcher.name}: delivering to {', '.join(dispatcher.handlers)}")
+        self.stdout.flush()
+        dispatcher.heartbeat(force=True)
+        try:
+            dispatcher.run_forever(interval=interval, should_stop=lambda: bool(stopping))
+        finally:
+            dispatcher.retire()
+        self.stdout.write(f"dispatcher {dispatcher.name}: stopped after {dispatcher.delivered} events")

@@ -1,0 +1,64 @@
+"""Durable event delivery (the outbox dispatcher's own state) and per-user notifications.
+
+The events themselves are `transfers.models.OutboxEvent` rows (collection `outbox_events`),
+written inside the transaction of the change they describe. The dispatcher keeps its claim
+on an event in that document (`claimed_by`, `lease_until`, `next_attempt_at`, `last_error`,
+`parked_at`: plain MongoDB fields, no schema change) and everything else here:
+
+- `OutboxDelivery`: one row per (event, handler) that was delivered; its unique index is what
+  makes a handler idempotent when an event is delivered again (at-least-once delivery).
+- `DispatcherHeartbeat`: each running dispatcher's last sign of life (for /readyz, /metrics).
+- `Notification`: what a person sees in /notifications and as toasts.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class OutboxDelivery(models.Model):
+    event_id = models.CharField(max_length=24)
+    handler = models.CharField(max_length=40)
+    dispatcher = models.CharField(max_length=80, blank=True, default="")
+    delivered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "outbox_deliveries"
+        constraints = [models.UniqueConstraint(fields=["event_id", "handler"], name="outbox_delivery_unique")]
+
+
+class DispatcherHeartbeat(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    beat_at = models.DateTimeField(default=timezone.now)
+    pid = models.IntegerField(default=0)
+    delivered = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "outbox_dispatchers"
+
+
+class NotificationLevel(models.TextChoices):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Notification(models.Model):
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=24)
+    event_type = models.CharField(max_length=40)
+    level = models.CharField(max_length=10, choices=NotificationLevel.choices, default=NotificationLevel.INFO)
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "notifications"
+        constraints = [models.UniqueConstraint(fields=["event_id", "user"], name="notification_event_user_unique")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="notification_user_created"),
+            models.Index(fields=["user", "read_at"], name="notification_user_read"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
