@@ -150,8 +150,9 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
 class GlobalRateLimitMiddleware:
     """Every request counts against AEGIS_RATELIMIT_GLOBAL per client IP; over it answers 429."""
 
-    # Health probes come from the platform, not clients, and must answer even when busy.
-    EXEMPT_PATHS = frozenset({"/healthz"})
+    # Health probes and the metrics scraper come from the platform, not clients, and must
+    # answer even when busy (/metrics is still admin- or token-only).
+    EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -38,6 +38,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from accounts.models import Account, AccountStatus, User
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
 from aegis.mongo import TransactionDeadlineExceeded, collection, run_transaction
+from aegis.observability import current_request_id
 from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
 from ledger.services import audit_document
 from transfers import exceptions as exc
@@ -155,6 +156,8 @@ def _transfer(
     *, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind,
     receiver: dict | None = None,
 ):
+    # Callers that do not pass one (staff pages, commands) still get the request's id.
+    request_id = request_id or current_request_id()
     receiver_oid = _oid(to_account_id, thing="Recipient account")
     if receiver_oid == sender["_id"]:
         raise exc.SelfTransfer()
