@@ -8,7 +8,7 @@ from accounts.auth import login_attempt, token_cookie_clear, token_cookie_set, t
 from accounts.forms import LoginForm, RegisterForm, form_data_or_error
 from accounts.models import Account, AccountStatus, User
 from accounts.selectors import account_get, account_get_owned, accounts_for_user
-from accounts.services import account_create, account_set_status, user_register
+from accounts.services import account_create, account_set_status, user_register, user_sign_out_everywhere
 from aegis.http import api_view, json_success, rupees
 from aegis.policy import ADMIN, PUBLIC, USER, policy
 from ledger.models import AuditAction
@@ -83,6 +83,9 @@ def balance(request: HttpRequest, account_id: str):
 
 def _set_status(request: HttpRequest, account_id: str, new_status: str, message: str):
     account = account_set_status(account=account_get(account_id=account_id), actor=request.user, new_status=new_status)
+    if account.status == AccountStatus.FROZEN:
+        # The owner's live sessions and tokens end now (their next request answers 401).
+        user_sign_out_everywhere(user=account.user, reason="account_frozen")
     return json_success({"message": message, "account": account_json(account)})
 
 

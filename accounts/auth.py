@@ -1,10 +1,16 @@
 """Authentication: API tokens (JWT), their revocation, and the one login check pages and API share.
 
 Tokens are HS256 JWTs signed with settings.JWT_SECRET, carrying `sub` (user id), `iat`, `exp`
-(3 days) and `jti`. Decoding pins the algorithm and requires every one of those claims, so
-`alg: none`, RS256/HS256 confusion, a wrong key, a tampered payload or an expired token all
-fail the same way: `InvalidToken` (401). Logout puts the `jti` on the blacklist (a TTL
-collection), after which the token answers 401 too.
+(3 days), `jti` and `epoch` (the user's `auth_epoch` when it was issued). Decoding pins the
+algorithm and requires every one of those claims, so `alg: none`, RS256/HS256 confusion, a
+wrong key, a tampered payload or an expired token all fail the same way: `InvalidToken` (401).
+Logout puts the `jti` on the blacklist (a TTL collection), after which the token answers 401
+too; a password change or a freeze bumps the user's `auth_epoch`, which ends every token (and
+session) issued before it on its next request.
+
+Re-authentication ("sudo mode"): `reauth_confirm` checks the signed-in user's password again
+and stamps the session; `reauth_is_fresh` says whether that happened within
+AEGIS_REAUTH_SECONDS. Sensitive staff actions (freeze/unfreeze) require it.
 
 A token is read from `Authorization: Bearer <token>` first, else from the HttpOnly cookie
 `settings.JWT_COOKIE_NAME` that login sets.
@@ -12,6 +18,7 @@ A token is read from `Authorization: Bearer <token>` first, else from the HttpOn
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +36,8 @@ from aegis.ratelimits import client_ip, limit_hit
 from ledger.models import AuditAction
 from ledger.services import audit_record
 
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "epoch"]
+REAUTH_SESSION_KEY = "aegis_reauth_at"
 
 
 class InvalidToken(NotAuthenticated):
@@ -50,6 +58,7 @@ def token_issue(*, user: User, now: datetime | None = None) -> str:
         "iat": now,
         "exp": now + timedelta(seconds=settings.JWT_LIFETIME_SECONDS),
         "jti": uuid.uuid4().hex,
+        "epoch": user.auth_epoch,
     }
     return jwt.encode(payload, settings.JWT_SECRET, algorithm=settings.JWT_ALGORITHM)
 
@@ -92,8 +101,8 @@ def token_user(token: str) -> tuple[User, dict]:
     except (InvalidId, TypeError):
         raise InvalidToken() from None
     user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        raise InvalidToken()
+    if user is None or claims["epoch"] != user.auth_epoch:
+        raise InvalidToken()  # unknown user, or issued before a password change / freeze
     return user, claims
 
 
@@ -136,7 +145,8 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
     """Check credentials for pages and API alike; InvalidCredentials or RateLimited otherwise.
 
     A failure answers the same message and status whether or not the email exists (Django's
-    ModelBackend also hashes for unknown emails, so timing matches), is audit-logged as
+    ModelBackend runs the default hasher once for an unknown email, so timing matches:
+    tests/security/test_login_enumeration.py measures it), is audit-logged as
     LOGIN_FAILED, and counts against the per-email limit AEGIS_RATELIMIT_LOGIN. Once that limit
     is reached, every attempt for the email is refused before the password is checked, so a
     guesser learns nothing more, existing email or not.
@@ -164,3 +174,34 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
         raise InvalidCredentials()
     audit_record(action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
     return user
+
+
+# --- re-authentication ------------------------------------------------------------------------
+def reauth_is_fresh(request: HttpRequest) -> bool:
+    stamped = request.session.get(REAUTH_SESSION_KEY)
+    return isinstance(stamped, int) and 0 <= time.time() - stamped <= settings.AEGIS_REAUTH_SECONDS
+
+
+def reauth_confirm(request: HttpRequest, *, password: str) -> None:
+    """Check the signed-in user's password again; InvalidCredentials or RateLimited otherwise.
+
+    Failures count against the same per-account limit as logins (AEGIS_RATELIMIT_LOGIN), so a
+    stolen session cannot be used to guess the password.
+    """
+    user = request.user
+    rate = settings.AEGIS_RATELIMIT_LOGIN
+    limit_hit(request, group="login-account", rate=rate, key=user.email, increment=False)
+    if not password or not user.check_password(password):
+        audit_record(
+            action=AuditAction.LOGIN_FAILED,
+            status="FAILURE",
+            user_id=str(user.pk),
+            details={"email": user.email, "ip": client_ip(request), "reason": "reauth_failed"},
+        )
+        limit_hit(request, group="login-account", rate=rate, key=user.email, increment=True)
+        raise InvalidCredentials("That password is not right.")
+    request.session[REAUTH_SESSION_KEY] = int(time.time())
+
+
+def reauth_clear(request: HttpRequest) -> None:
+    request.session.pop(REAUTH_SESSION_KEY, None)

@@ -21,6 +21,25 @@ class LoginForm(forms.Form):
     password = forms.CharField(strip=False, max_length=4096, widget=forms.PasswordInput(render_value=False))
 
 
+class PasswordChangeForm(forms.Form):
+    current_password = forms.CharField(
+        strip=False, max_length=4096, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    # The password policy (accounts.validators via validate_password) owns the bounds.
+    new_password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password_confirm = forms.CharField(
+        label="Repeat the new password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password") and data.get("new_password") != data.get("new_password_confirm"):
+            self.add_error("new_password_confirm", "The two new passwords differ.")
+        return data
+
+
 def form_data_or_error(form: forms.Form) -> dict:
     """Cleaned data, or ValidationFailed naming the first invalid field (for the JSON API)."""
     if form.is_valid():

@@ -4,6 +4,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from aegis.errors import BusinessRuleViolation
 
@@ -44,6 +45,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_system = models.BooleanField(default=False, editable=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Bumped (accounts.services.user_sign_out_everywhere) on a password change or a freeze: every
+    # JWT carries the value it was issued under and every session's auth hash includes it, so
+    # both stop working on their next request.
+    auth_epoch = models.IntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -64,6 +69,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_staff(self) -> bool:  # Django admin's gate
         return self.is_admin
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django keeps a session only while its stored hash matches this one (it is checked on
+        # every request, with SECRET_KEY_FALLBACKS too). Mixing in auth_epoch lets us end every
+        # session of a user without touching the password (Django 5.2's private hook, pinned).
+        key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        # Epoch 0 hashes exactly as Django does, so sessions from before this field stay valid.
+        value = f"{self.password}|{self.auth_epoch}" if self.auth_epoch else self.password
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
     def save(self, *args, **kwargs):
         if not self._state.adding and self.pk is not None:

@@ -48,6 +48,49 @@ def user_register(*, email: str, password: str, name: str) -> User:
     return user_create(email=email, password=password, name=name)
 
 
+# Not in ledger.models.AuditAction (ledger/ belongs to another change); same collection and shape.
+AUDIT_PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (an audit action name, not a secret)
+AUDIT_SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
+
+
+def user_sign_out_everywhere(*, user: User, reason: str) -> User:
+    """End every session and API token of `user` on its next request (bumps `auth_epoch`).
+
+    One atomic `$inc`, so concurrent calls never lose a bump. Sessions die because the session
+    auth hash includes the epoch (accounts.models.User), tokens because they carry it.
+    """
+    from django.db.models import F
+
+    User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
+    user.refresh_from_db(fields=["auth_epoch"])
+    audit_record(action=AUDIT_SIGNED_OUT_EVERYWHERE, status="SUCCESS", user_id=str(user.pk), details={"reason": reason})
+    return user
+
+
+class WrongPassword(ValidationFailed):
+    code = "wrong_password"
+    message = "Your current password is not right."
+
+
+def user_password_change(*, user: User, current_password: str, new_password: str) -> User:
+    """Change a password after checking the current one; signs the user out everywhere.
+
+    The caller keeps its own session with `django.contrib.auth.update_session_auth_hash`.
+    """
+    if not user.check_password(current_password or ""):
+        raise WrongPassword(field="current_password")
+    try:
+        validate_password(new_password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="new_password") from None
+    if user.check_password(new_password):
+        raise ValidationFailed("Choose a password different from the current one.", field="new_password")
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record(action=AUDIT_PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
+    return user_sign_out_everywhere(user=user, reason="password_changed")
+
+
 def account_create(*, user: User, currency: str = "INR") -> Account:
     """One account per user: the unique index on `user` decides a race, never a check alone."""
     if Account.objects.filter(user=user).exists():

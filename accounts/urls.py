@@ -11,5 +11,6 @@ urlpatterns = [
     path("logout", views.logout_page, name="logout"),
     path("register", views.register_page, name="register"),
     path("dashboard", views.dashboard, name="dashboard"),
+    path("account/password", views.password_change, name="password-change"),
     path("account/open", views.account_create_page, name="account-create"),
 ]

@@ -10,12 +10,14 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.auth import InvalidCredentials, login_attempt
-from accounts.forms import LoginForm, RegisterForm
+from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm
 from accounts.selectors import account_for_user
-from accounts.services import AccountExists, account_create, user_register
+from accounts.services import AccountExists, WrongPassword, account_create, user_password_change, user_register
 from adminpanel.charts import line_chart
 from aegis.errors import Conflict, ValidationFailed
 from aegis.policy import PUBLIC, USER, policy
+from aegis.ratelimits import limit_hit
+from aegis.security import session_mark_signed_in
 from ledger.selectors import balance_series, entries_for_account
 
 
@@ -29,6 +31,7 @@ def _next_url(request: HttpRequest) -> str:
 def _sign_in(request: HttpRequest, user) -> None:
     # auth.login rotates the session id (no fixation) and the CSRF token.
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    session_mark_signed_in(request.session)  # the idle and absolute clocks start now
 
 
 @policy(PUBLIC, methods=["GET", "POST"], strict="auth")
@@ -66,6 +69,32 @@ def register_page(request: HttpRequest):
 def logout_page(request: HttpRequest):
     auth.logout(request)  # deletes the session server-side and clears the cookie
     return redirect("landing")
+
+
+@policy(USER, methods=["GET", "POST"], strict="auth")
+def password_change(request: HttpRequest):
+    """Change the password; every other session and every API token of the user ends with it."""
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        # Wrong current passwords count against the per-account login limit, like logins do.
+        rate, email = settings.AEGIS_RATELIMIT_LOGIN, request.user.email
+        limit_hit(request, group="login-account", rate=rate, key=email, increment=False)
+        try:
+            user = user_password_change(
+                user=request.user, current_password=data["current_password"], new_password=data["new_password"]
+            )
+        except WrongPassword as err:
+            limit_hit(request, group="login-account", rate=rate, key=email, increment=True)
+            form.add_error("current_password", err.message)
+        except ValidationFailed as err:
+            form.add_error(err.field if err.field in form.fields else None, err.message)
+        else:
+            auth.update_session_auth_hash(request, user)  # this session stays; the others end
+            session_mark_signed_in(request.session)
+            messages.success(request, "Password changed. Your other sessions and API tokens were signed out.")
+            return redirect("accounts:dashboard")
+    return render(request, "accounts/password_change_form.html", {"form": form})
 
 
 @policy(USER, methods=["GET"])

@@ -4,18 +4,23 @@ Users (search, freeze/unfreeze in place with a confirmation), Transactions (filt
 modal), Stats (figures and inline-SVG charts) and a "Fund account" form that moves money from
 the system account. HTMX requests get named partials of the same templates; every action also
 works as a plain link or form post.
+
+Freeze/unfreeze need a recent password ("sudo mode", accounts.auth.reauth_*): the confirmation
+page asks for it when the last one is older than AEGIS_REAUTH_SECONDS; within that window the
+users list freezes and unfreezes in place. A freeze also signs the owner out everywhere.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts.auth import InvalidCredentials, reauth_confirm, reauth_is_fresh
 from accounts.models import AccountStatus
 from accounts.selectors import account_get
-from accounts.services import account_set_status
+from accounts.services import account_set_status, user_sign_out_everywhere
 from adminpanel.charts import bar_chart
 from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
 from adminpanel.selectors import (
@@ -45,18 +50,46 @@ def user_list(request: HttpRequest):
     form.is_valid()
     query = form.cleaned_data.get("q") or ""
     page = users_page(query=query, page=form.cleaned_data.get("page") or 1)
-    return render_page(request, "adminpanel/user_list.html", "user-table", {"form": form, "page": page, "q": query})
+    context = {"form": form, "page": page, "q": query, "reauth_fresh": reauth_is_fresh(request)}
+    return render_page(request, "adminpanel/user_list.html", "user-table", context)
+
+
+def _confirm_page(request: HttpRequest, account, target: str, *, error: str = ""):
+    context = {"account": account, "target": target, "reauth_fresh": reauth_is_fresh(request), "error": error}
+    return render(request, "adminpanel/account_status_form.html", context)
+
+
+def _reauth_problem(request: HttpRequest) -> str:
+    """'' when the staff member's password is recent or was just given correctly, else why not."""
+    if reauth_is_fresh(request):
+        return ""
+    password = request.POST.get("password", "")
+    if not password:
+        return "Confirm with your password to continue."
+    try:
+        reauth_confirm(request, password=password)  # RateLimited (429) after too many wrong ones
+    except InvalidCredentials as err:
+        return err.message
+    return ""
 
 
 @policy(ADMIN, methods=["GET", "POST"], strict="admin")
 def account_status(request: HttpRequest, account_id: str):
-    """GET: the confirmation page (no JavaScript). POST: freeze or unfreeze."""
+    """GET: the confirmation page (asks for the password when needed). POST: freeze or unfreeze."""
     account = account_get(account_id=account_id)
+    target = request.GET.get("status") if request.method == "GET" else request.POST.get("status")
+    if target not in (AccountStatus.FROZEN, AccountStatus.ACTIVE):
+        target = AccountStatus.ACTIVE if account.status == AccountStatus.FROZEN else AccountStatus.FROZEN
     if request.method == "GET":
-        target = request.GET.get("status")
-        if target not in (AccountStatus.FROZEN, AccountStatus.ACTIVE):
-            target = AccountStatus.ACTIVE if account.status == AccountStatus.FROZEN else AccountStatus.FROZEN
-        return render(request, "adminpanel/account_status_form.html", {"account": account, "target": target})
+        return _confirm_page(request, account, target)
+
+    problem = _reauth_problem(request)
+    if problem:
+        if request.htmx:  # an in-place click after the window closed: finish on the confirmation page
+            response = HttpResponse(status=200)
+            response["HX-Redirect"] = f"{reverse('adminpanel:account-status', args=[account.pk])}?status={target}"
+            return response
+        return _confirm_page(request, account, target, error=problem)
 
     form = AccountStatusForm(request.POST)
     if not form.is_valid():
@@ -67,12 +100,14 @@ def account_status(request: HttpRequest, account_id: str):
         except AegisError as err:
             messages.error(request, err.message)
         else:
+            if account.status == AccountStatus.FROZEN:
+                # The owner's live sessions and tokens end now, not when they next log in.
+                user_sign_out_everywhere(user=account.user, reason="account_frozen")
             verb = "frozen" if account.status == AccountStatus.FROZEN else "unfrozen"
             messages.success(request, f"Account of {account.user.email} {verb}.")
     if request.htmx:
-        return render_page(
-            request, "adminpanel/user_list.html", "user-row", {"row": user_row_for_account(account=account)}
-        )
+        context = {"row": user_row_for_account(account=account), "reauth_fresh": reauth_is_fresh(request)}
+        return render_page(request, "adminpanel/user_list.html", "user-row", context)
     return redirect("adminpanel:users")
 
 

@@ -17,12 +17,25 @@ from aegis.observability import rate_limited
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: the proxy-set header named by AEGIS_CLIENT_IP_HEADER, else REMOTE_ADDR."""
+    """The client's address, as the key for per-client limits.
+
+    REMOTE_ADDR, unless it is a trusted proxy (AEGIS_TRUSTED_PROXIES) and the header named by
+    AEGIS_CLIENT_IP_HEADER is present: then the right-most address in that header that is not
+    itself a trusted proxy. Proxies append what they saw to X-Forwarded-For, so everything to the
+    left of that entry was written by the client and is never trusted; a client talking to the
+    app directly cannot change its key with any header.
+    """
+    from aegis.security import is_trusted_proxy
+
+    remote = request.META.get("REMOTE_ADDR") or "unknown"
     header = settings.AEGIS_CLIENT_IP_HEADER
-    value = request.META.get(header, "") if header else ""
-    # X-Forwarded-For style lists: the left-most entry is the client as the proxy saw it.
-    value = value.split(",")[0].strip() if value else ""
-    return value or request.META.get("REMOTE_ADDR") or "unknown"
+    if not header or not is_trusted_proxy(remote):
+        return remote
+    hops = [hop.strip() for hop in request.META.get(header, "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not is_trusted_proxy(hop):
+            return hop
+    return hops[0] if hops else remote
 
 
 def limit_hit(request: HttpRequest, *, group: str, rate: str, key: str, increment: bool = True) -> None:

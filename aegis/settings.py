@@ -4,6 +4,7 @@ Development defaults are safe to run on a laptop; with DJANGO_DEBUG off (product
 app refuses to start on a default secret.
 """
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -28,7 +29,7 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"  # noqa: S105 (refused when DEBUG is off)
-_DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789abcdefghijklmnop"  # noqa: S105
+_DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789abcdefghijklmnop"  # noqa: S105 (refused too)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
 JWT_SECRET = os.environ.get("JWT_SECRET", _DEV_JWT_SECRET)
 if not DEBUG:
@@ -38,6 +39,26 @@ if not DEBUG:
         raise ImproperlyConfigured("Set JWT_SECRET (32+ random characters) in production.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+# --- Transport and browser security (aegis/security.py; README "Security") --------------------
+# Production (DJANGO_DEBUG=false) is HTTPS-only: redirect plain HTTP, HSTS for a year with
+# subdomains and preload, Secure cookies. Each can be overridden by its variable.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and scrapers on the private network may speak plain HTTP (paths without the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy: the header it sets (only honoured from AEGIS_TRUSTED_PROXIES;
+# aegis.security.SecurityHeadersMiddleware drops it from anyone else). Empty: not behind one.
+_PROXY_SSL_HEADER = os.environ.get("AEGIS_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO").strip()
+SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
+# Proxies (comma-separated IPs/CIDRs) allowed to set the client address and the forwarded protocol.
+AEGIS_TRUSTED_PROXIES = os.environ.get("AEGIS_TRUSTED_PROXIES", "")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "aegis.mongo_apps.MongoAdminConfig",
@@ -61,6 +82,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "aegis.observability.RequestLogMiddleware",  # first: request id + one JSON log line per request
+    # CSP and friends on every response; drops a forwarded-proto header from untrusted clients.
+    "aegis.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The global per-client limit; after WhiteNoise so static files never count.
@@ -70,8 +93,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "aegis.security.SessionTimeoutMiddleware",  # idle and absolute session limits (tells why)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "aegis.security.UnhandledErrorMiddleware",  # last: sees view exceptions first
 ]
 
 ROOT_URLCONF = "aegis.urls"
@@ -134,6 +159,16 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# Pages send the CSRF token from the template (hx-headers / hidden field); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# A signed-in session ends after 15 idle minutes or 12 hours, whichever comes first
+# (aegis.security.SessionTimeoutMiddleware), and with the browser.
+AEGIS_SESSION_IDLE_SECONDS = int(os.environ.get("AEGIS_SESSION_IDLE_SECONDS", str(15 * 60)))
+AEGIS_SESSION_ABSOLUTE_SECONDS = int(os.environ.get("AEGIS_SESSION_ABSOLUTE_SECONDS", str(12 * 60 * 60)))
+SESSION_COOKIE_AGE = AEGIS_SESSION_ABSOLUTE_SECONDS
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Sensitive staff actions (freeze/unfreeze) need the password again if the last entry is older.
+AEGIS_REAUTH_SECONDS = int(os.environ.get("AEGIS_REAUTH_SECONDS", "300"))
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:dashboard"
 
@@ -182,8 +217,15 @@ AEGIS_RATELIMIT_GLOBAL = env_rate("AEGIS_RATELIMIT_GLOBAL", "500/15m")  # every 
 AEGIS_RATELIMIT_STRICT = env_rate("AEGIS_RATELIMIT_STRICT", "50/15m")  # auth, transfer, admin; per group
 AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed logins per email address
 # Behind a reverse proxy every request comes from the proxy: name the META key the proxy sets
-# (e.g. HTTP_X_REAL_IP) so limits count real clients. Empty: REMOTE_ADDR.
+# (e.g. HTTP_X_REAL_IP or HTTP_X_FORWARDED_FOR) so limits count real clients. It is read only on
+# requests whose REMOTE_ADDR is in AEGIS_TRUSTED_PROXIES (aegis.ratelimits.client_ip); a client
+# that talks to the app directly is keyed by REMOTE_ADDR whatever it sends. Empty: REMOTE_ADDR.
 AEGIS_CLIENT_IP_HEADER = os.environ.get("AEGIS_CLIENT_IP_HEADER", "")
+for _proxy in env_list("AEGIS_TRUSTED_PROXIES", ""):
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"AEGIS_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR.") from None
 
 JWT_ALGORITHM = "HS256"  # pinned: decoding accepts this algorithm only
 JWT_LIFETIME_SECONDS = 3 * 24 * 60 * 60  # matches the blacklist's TTL index

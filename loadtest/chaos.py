@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(
             os.environ, MONGODB_URI=db.uri, AEGIS_DB_NAME="chaos", DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50), JWT_SECRET=secrets.token_urlsafe(40),
-            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", AEGIS_RATELIMIT_GLOBAL=limits, AEGIS_RATELIMIT_STRICT=limits,
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            # The load clients stand in for the TLS-terminating proxy in front of gunicorn.
+            AEGIS_TRUSTED_PROXIES="127.0.0.1", AEGIS_RATELIMIT_GLOBAL=limits, AEGIS_RATELIMIT_STRICT=limits,
             AEGIS_LOG_LEVEL="ERROR", AEGIS_TRANSFER_LEASE_SECONDS="5", DJANGO_SETTINGS_MODULE="aegis.settings",
         )
         os.environ.update(env)

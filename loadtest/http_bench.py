@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(
             os.environ, MONGODB_URI=server.uri, AEGIS_DB_NAME="bench_http", DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50), JWT_SECRET=secrets.token_urlsafe(40),
-            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", AEGIS_RATELIMIT_GLOBAL=limits,
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            # The load clients stand in for the TLS-terminating proxy in front of gunicorn.
+            AEGIS_TRUSTED_PROXIES="127.0.0.1", AEGIS_RATELIMIT_GLOBAL=limits,
             AEGIS_RATELIMIT_STRICT=limits, AEGIS_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="aegis.settings",
         )
         os.environ.update(env)

@@ -157,6 +157,8 @@ def fill(route: Route, account_id: str) -> str:
 
 def request(route: Route, user, method: str, path: str):
     # A fresh client (and token) per request: logout routes revoke what they are given.
+    if user:
+        user.refresh_from_db()  # a freeze earlier in the matrix signs the owner out (auth_epoch)
     if route.is_api:
         client = ApiClient(token=token_issue(user=user) if user else None)
         if method in {"POST", "PUT", "PATCH", "DELETE"}:

@@ -39,6 +39,13 @@
       box.appendChild(toast);
     });
   });
+  // Polls (hx-trigger "every ..." / "load ...") are not the user at work: tell the server, so
+  // they never extend an idle session (aegis.security.SessionTimeoutMiddleware).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    var trigger = (elt && elt.getAttribute && elt.getAttribute("hx-trigger")) || "";
+    if (/^\s*(every|load)\b/.test(trigger)) { event.detail.headers["X-Aegis-Background"] = "1"; }
+  });
   document.addEventListener("animationend", function (event) {
     if (event.animationName === "toast-out" && event.target.classList.contains("toast")) { event.target.remove(); }
   });

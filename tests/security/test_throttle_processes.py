@@ -1,0 +1,50 @@
+"""Login throttles hold across worker processes: the counters live in the shared MongoDB cache
+(aegis.cache.MongoCache), so attempts made by one OS process count against the budget another
+one sees. Per-process counters would let every process have the full budget."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.factories import make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker(env, pattern: str, ip: str, count: int, start_at: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.security.login_worker", pattern, ip, str(count), str(start_at)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def statuses(process: subprocess.Popen) -> list[int]:
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_per_account_limit_spans_processes(subprocess_env):
+    user = make_user()
+    env = dict(subprocess_env, AEGIS_RATELIMIT_LOGIN="5/15m", AEGIS_RATELIMIT_STRICT="1000/15m")
+    env["AEGIS_RATELIMIT_GLOBAL"] = "1000/15m"
+    assert statuses(worker(env, user.email, "10.60.0.1", 3)) == [401, 401, 401]
+    # A second process, another IP: the same account has 2 failures left, then 429.
+    assert statuses(worker(env, user.email, "10.60.0.2", 4)) == [401, 401, 429, 429]
+
+
+def test_per_ip_limit_spans_concurrent_processes(subprocess_env):
+    env = dict(subprocess_env, AEGIS_RATELIMIT_STRICT="10/15m", AEGIS_RATELIMIT_LOGIN="1000/15m")
+    env["AEGIS_RATELIMIT_GLOBAL"] = "1000/15m"
+    start_at = time.time() + 4  # both processes are up and connected by then
+    first = worker(env, "first-{i}@example.com", "10.61.0.1", 8, start_at)
+    second = worker(env, "second-{i}@example.com", "10.61.0.1", 8, start_at)
+    seen = statuses(first) + statuses(second)
+    # 16 attempts from one IP across two processes: exactly the 10 the limit allows got through.
+    assert sorted(seen) == [401] * 10 + [429] * 6
