@@ -33,7 +33,8 @@ def test_16_clients_2000_random_transfers_keep_every_invariant(fund, subprocess_
             # Up to ₹2,000 from ₹3,000 balances: insufficient funds happen all the time.
             ops.append({"op": "transfer", "from": sender, "to": receiver, "amount": rng.randint(1, 200_000),
                         "key": f"w{worker}-{n}"})
-        specs.append({"ops": ops})
+        # After a 503 released its claim, the same-key retry may briefly see it in flight (409).
+        specs.append({"ops": ops, "retry_codes": ["transfer_busy", "transfer_in_flight"], "busy_retries": 10})
     results = run_workers(specs, subprocess_env)
 
     outcomes = Counter(r["outcome"] for r in results)

@@ -42,10 +42,12 @@ def main() -> None:
         time.sleep(delay)
 
     def run(op: dict) -> dict:
-        # A real client's rule for 503 "not confirmed": retry with the same key (a few times).
+        # A real client's rule for 503 "not confirmed" (and, when the spec says so, 409 "in
+        # flight"): ask again with the same key, a few times.
+        retry_codes = set(spec.get("retry_codes", ["transfer_busy"]))
         for busy in range(spec.get("busy_retries", 5) + 1):
             line = attempt(op)
-            if line.get("code") != "transfer_busy":
+            if line.get("code") not in retry_codes:
                 break
             time.sleep(0.05 * (busy + 1))
         line["busy"] = busy
