@@ -23,14 +23,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from bson import ObjectId
-from bson.errors import InvalidId
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import BlacklistedToken, User
+from accounts.selectors import user_for_token
 from aegis.errors import NotAuthenticated, RateLimited
 from aegis.ratelimits import client_ip, limit_hit
 from ledger.models import AuditAction
@@ -79,10 +78,6 @@ def token_decode(token: str) -> dict:
     return claims
 
 
-def token_is_revoked(*, jti: str) -> bool:
-    return BlacklistedToken.objects.filter(jti=jti).exists()
-
-
 def token_revoke(*, claims: dict) -> None:
     """Blacklist a token by its jti; revoking twice is harmless."""
     try:
@@ -94,15 +89,9 @@ def token_revoke(*, claims: dict) -> None:
 def token_user(token: str) -> tuple[User, dict]:
     """The active user a token belongs to, with its claims; InvalidToken otherwise."""
     claims = token_decode(token)
-    if token_is_revoked(jti=claims["jti"]):
-        raise InvalidToken()
-    try:
-        user_id = ObjectId(claims["sub"])
-    except (InvalidId, TypeError):
-        raise InvalidToken() from None
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    user = user_for_token(user_id=claims["sub"], jti=claims["jti"])
     if user is None or claims["epoch"] != user.auth_epoch:
-        raise InvalidToken()  # unknown user, or issued before a password change / freeze
+        raise InvalidToken()  # revoked, unknown user, or issued before a password change / freeze
     return user, claims
 
 
@@ -155,7 +144,7 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
     ip = client_ip(request)
     rate = settings.AEGIS_RATELIMIT_LOGIN
     try:
-        limit_hit(request, group="login-account", rate=rate, key=email, increment=False)
+        limit_hit(group="login-account", rate=rate, key=email, increment=False)
     except RateLimited:
         audit_record(
             action=AuditAction.LOGIN_FAILED,
@@ -170,7 +159,7 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
             status="FAILURE",
             details={"email": email, "ip": ip, "reason": "invalid_credentials"},
         )
-        limit_hit(request, group="login-account", rate=rate, key=email, increment=True)
+        limit_hit(group="login-account", rate=rate, key=email, increment=True)
         raise InvalidCredentials()
     audit_record(action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
     return user
@@ -190,7 +179,7 @@ def reauth_confirm(request: HttpRequest, *, password: str) -> None:
     """
     user = request.user
     rate = settings.AEGIS_RATELIMIT_LOGIN
-    limit_hit(request, group="login-account", rate=rate, key=user.email, increment=False)
+    limit_hit(group="login-account", rate=rate, key=user.email, increment=False)
     if not password or not user.check_password(password):
         audit_record(
             action=AuditAction.LOGIN_FAILED,
@@ -198,7 +187,7 @@ def reauth_confirm(request: HttpRequest, *, password: str) -> None:
             user_id=str(user.pk),
             details={"email": user.email, "ip": client_ip(request), "reason": "reauth_failed"},
         )
-        limit_hit(request, group="login-account", rate=rate, key=user.email, increment=True)
+        limit_hit(group="login-account", rate=rate, key=user.email, increment=True)
         raise InvalidCredentials("That password is not right.")
     request.session[REAUTH_SESSION_KEY] = int(time.time())
 

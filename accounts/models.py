@@ -5,6 +5,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django_mongodb_backend.queryset import MongoQuerySet
 
 from aegis.errors import BusinessRuleViolation
 
@@ -14,7 +15,7 @@ class Role(models.TextChoices):
     ADMIN = "ADMIN", "Admin"
 
 
-class UserQuerySet(models.QuerySet):
+class UserQuerySet(MongoQuerySet):  # MongoQuerySet adds raw_aggregate (accounts.selectors)
     def update(self, **kwargs):
         if "is_system" in kwargs:
             raise BusinessRuleViolation("is_system is immutable once a user exists.")

@@ -79,13 +79,13 @@ def password_change(request: HttpRequest):
         data = form.cleaned_data
         # Wrong current passwords count against the per-account login limit, like logins do.
         rate, email = settings.AEGIS_RATELIMIT_LOGIN, request.user.email
-        limit_hit(request, group="login-account", rate=rate, key=email, increment=False)
+        limit_hit(group="login-account", rate=rate, key=email, increment=False)
         try:
             user = user_password_change(
                 user=request.user, current_password=data["current_password"], new_password=data["new_password"]
             )
         except WrongPassword as err:
-            limit_hit(request, group="login-account", rate=rate, key=email, increment=True)
+            limit_hit(group="login-account", rate=rate, key=email, increment=True)
             form.add_error("current_password", err.message)
         except ValidationFailed as err:
             form.add_error(err.field if err.field in form.fields else None, err.message)

@@ -1,9 +1,9 @@
 """A Django cache backend on MongoDB: shared by every worker process, with atomic `incr`.
 
-Why it exists: rate limits must be counted in one place for all gunicorn workers, and
-django-ratelimit counts with `cache.add()` then `cache.incr()`. django-mongodb-backend ships no
-cache backend, and Django's DatabaseCache.incr is a read-then-write (two racing workers lose a
-count). Here every operation is one MongoDB command on one document:
+Why it exists: anything cached must be seen by every gunicorn worker, and counters must not
+lose counts. django-mongodb-backend ships no cache backend, and Django's DatabaseCache.incr is a
+read-then-write (two racing workers lose a count). Here every operation is one MongoDB command on
+one document:
 
 - `add` is an upsert whose filter only matches an *expired* entry, so it inserts a missing key,
   revives an expired one, and fails with DuplicateKeyError (→ False) on a live one;
@@ -16,7 +16,9 @@ only about once a minute, every read also filters on `expires_at` itself.
 
     CACHES = {"default": {"BACKEND": "aegis.cache.MongoCache", "LOCATION": "aegis_cache"}}
 
-LOCATION is the collection name (default `aegis_cache`).
+LOCATION is the collection name (default `aegis_cache`). The rate-limit counters
+(`aegis.ratelimits`) live in the same collection under `ratelimit:` ids, which cache keys (always
+`<prefix>:<version>:<key>`) never take.
 """
 
 from __future__ import annotations

@@ -60,10 +60,11 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
+from django.urls import Resolver404, resolve
 
 from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, PermissionDenied, RateLimited
 from aegis.http import error_page, error_response
-from aegis.ratelimits import client_ip, limit_hit
+from aegis.ratelimits import Limit, client_ip, limits_hit
 
 PUBLIC = "public"
 USER = "user"
@@ -97,14 +98,19 @@ def _authenticate_api(request: HttpRequest, access: str) -> None:
     request.auth = claims
 
 
+def strict_limit(group: str) -> Limit:
+    """A route's strict limit: each group its own counter per client, all at the same rate."""
+    return Limit(f"strict:{group}", settings.AEGIS_RATELIMIT_STRICT)
+
+
 def _enforce(request: HttpRequest, declared: Policy, is_api: bool) -> None:
     allowed = declared.methods + (("HEAD",) if "GET" in declared.methods else ())
     if request.method not in allowed:
         raise MethodNotAllowed(allowed=declared.methods)
-    if declared.strict:
-        limit_hit(
-            request, group=f"strict:{declared.strict}", rate=settings.AEGIS_RATELIMIT_STRICT, key=client_ip(request)
-        )
+    if declared.strict and not getattr(request, "aegis_strict_counted", False):
+        # Normally GlobalRateLimitMiddleware has counted it already, with the global limit in
+        # the same command; a view must keep its limit if that middleware is ever left out.
+        limits_hit(key=client_ip(request), limits=[strict_limit(declared.strict)])
     if is_api:
         _authenticate_api(request, declared.access)
     if declared.access == PUBLIC:
@@ -148,7 +154,11 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
 
 
 class GlobalRateLimitMiddleware:
-    """Every request counts against AEGIS_RATELIMIT_GLOBAL per client IP; over it answers 429."""
+    """Every request counts against AEGIS_RATELIMIT_GLOBAL per client IP; over it answers 429.
+
+    When the request's route declares a strict group, that limit is counted here too, in the
+    same database command (`aegis.ratelimits.limits_hit`), and the route's policy skips it.
+    """
 
     # Health probes and the metrics scraper come from the platform, not clients, and must
     # answer even when busy (/metrics is still admin- or token-only).
@@ -159,10 +169,23 @@ class GlobalRateLimitMiddleware:
 
     def __call__(self, request: HttpRequest):
         if request.path_info not in self.EXEMPT_PATHS:
+            limits = [Limit("global", settings.AEGIS_RATELIMIT_GLOBAL)]
+            declared = self._route_policy(request)
+            if declared is not None and declared.strict:
+                limits.append(strict_limit(declared.strict))
+                request.aegis_strict_counted = True
             try:
-                limit_hit(request, group="global", rate=settings.AEGIS_RATELIMIT_GLOBAL, key=client_ip(request))
+                limits_hit(key=client_ip(request), limits=limits)
             except RateLimited as err:
                 if request.path_info.startswith("/api/"):
                     return error_response(err)
                 return error_page(request, err)
         return self.get_response(request)
+
+    @staticmethod
+    def _route_policy(request: HttpRequest) -> Policy | None:
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            return None  # the 404 still counts against the global limit
+        return route_policy(match.func)

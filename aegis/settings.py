@@ -70,7 +70,6 @@ INSTALLED_APPS = [
     "django_mongodb_backend",
     "django_htmx",
     "template_partials",
-    "django_ratelimit",  # its system checks vet the cache backend below
     "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs (no DRF needed)
     "aegis",
     "accounts",
@@ -192,15 +191,10 @@ AEGIS_TRANSFER_LEASE_SECONDS = int(os.environ.get("AEGIS_TRANSFER_LEASE_SECONDS"
 AEGIS_TRANSFER_DEADLINE_SECONDS = float(os.environ.get("AEGIS_TRANSFER_DEADLINE_SECONDS", "10"))
 
 # --- Cache, rate limits, API tokens -----------------------------------------------------------
-# One cache shared by every worker process, with atomic increments (aegis/cache.py), because
-# rate-limit counters must be global, not per process.
+# One cache shared by every worker process, with atomic increments (aegis/cache.py); its
+# collection also holds the rate-limit counters (aegis/ratelimits.py), which must be global,
+# not per process.
 CACHES = {"default": {"BACKEND": "aegis.cache.MongoCache", "LOCATION": "aegis_cache"}}
-RATELIMIT_USE_CACHE = "default"
-# django_ratelimit.W001 says "not officially supported" for any backend outside its list of
-# three (memcached x2, django-redis). It cannot know a custom backend; MongoCache gives what
-# that list stands for (shared across processes, atomic add/incr: tests/accounts/test_cache.py),
-# and the check's real errors (E001-E003, e.g. LocMemCache/DatabaseCache) stay active.
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 _RATE_FORMAT = re.compile(r"^\d+/\d*[smhd]$")
 

@@ -1,11 +1,10 @@
-"""The MongoDB cache backend: shared, atomic, expiring — what django-ratelimit needs."""
+"""The MongoDB cache backend: shared, atomic, expiring — what shared counters need."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.core.cache import caches
 from django.db import connections
-from django_ratelimit.checks import check_caches
 
 from accounts.models import CacheEntry
 from aegis.mongo import collection
@@ -59,7 +58,3 @@ def test_entries_expire_through_a_ttl_index():
     indexes = collection(CacheEntry).index_information()
     ttl = [spec for spec in indexes.values() if "expireAfterSeconds" in spec]
     assert ttl and ttl[0]["key"] == [("expires_at", 1)]
-
-
-def test_ratelimit_system_checks_accept_the_backend():
-    assert [e for e in check_caches(None) if e.is_serious()] == []

@@ -98,3 +98,93 @@ def test_limits_come_from_the_environment(name, monkeypatch):
 
     with pytest.raises(ImproperlyConfigured):
         aegis_settings.env_rate(name, "1/1s")
+
+
+# --- the counter itself (aegis.ratelimits.limits_hit) ------------------------------------------
+def _counters(key):
+    from accounts.models import CacheEntry
+    from aegis.mongo import collection
+
+    return collection(CacheEntry).find_one({"_id": f"ratelimit:{key}"})["counters"]
+
+
+def test_one_document_holds_every_group_of_a_client_with_separate_counts(db):
+    from aegis.errors import RateLimited
+    from aegis.ratelimits import Limit, limits_hit
+
+    both = [Limit("global", "5/15m"), Limit("strict:transfer", "2/15m")]
+    limits_hit(key="10.9.0.1", limits=both)
+    limits_hit(key="10.9.0.1", limits=[Limit("global", "5/15m")])
+    limits_hit(key="10.9.0.1", limits=both)
+    counters = _counters("10.9.0.1")
+    assert (counters["global"]["count"], counters["strict:transfer"]["count"]) == (3, 2)
+    with pytest.raises(RateLimited) as raised:
+        limits_hit(key="10.9.0.1", limits=both)  # strict is over (3 > 2), global is not
+    assert 0 < raised.value.retry_after <= 15 * 60
+    assert _counters("10.9.0.1")["global"]["count"] == 4  # the refused hit still counted
+
+
+def test_a_new_window_starts_the_count_again(db):
+    import time
+
+    from aegis.errors import RateLimited
+    from aegis.ratelimits import Limit, limits_hit
+
+    per_second = [Limit("global", "1/1s")]
+    time.sleep(1 - time.time() % 1 + 0.01)  # start just after a window boundary
+    limits_hit(key="10.9.0.2", limits=per_second)
+    with pytest.raises(RateLimited) as raised:
+        limits_hit(key="10.9.0.2", limits=per_second)
+    assert raised.value.retry_after == 1
+    time.sleep(1.0)
+    limits_hit(key="10.9.0.2", limits=per_second)  # the next second's window: allowed again
+    assert _counters("10.9.0.2")["global"]["count"] == 1
+
+
+def test_check_only_reads_and_refuses_at_the_limit(db):
+    from aegis.errors import RateLimited
+    from aegis.ratelimits import limit_hit
+
+    limit_hit(group="login-account", rate="2/15m", key="asha@example.com", increment=False)  # no document yet
+    for _ in range(2):
+        limit_hit(group="login-account", rate="2/15m", key="asha@example.com")
+    with pytest.raises(RateLimited):
+        limit_hit(group="login-account", rate="2/15m", key="asha@example.com", increment=False)
+    assert _counters("asha@example.com")["login-account"]["count"] == 2  # checking did not count
+
+
+def test_concurrent_first_hits_on_a_new_key_all_count(db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from aegis.ratelimits import Limit, limits_hit
+
+    def hit(_):
+        try:
+            limits_hit(key="10.9.0.3", limits=[Limit("global", "1000/15m"), Limit("strict:auth", "1000/15m")])
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(hit, range(80)))
+    counters = _counters("10.9.0.3")
+    assert (counters["global"]["count"], counters["strict:auth"]["count"]) == (80, 80)
+
+
+@pytest.mark.parametrize("group", ["Global", "a.b", "$x", ""])
+def test_group_names_that_could_address_other_fields_are_refused(db, group):
+    from aegis.ratelimits import Limit, limits_hit
+
+    with pytest.raises(ValueError):
+        limits_hit(key="10.9.0.4", limits=[Limit(group, "1/1m")])
+
+
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m", AEGIS_RATELIMIT_GLOBAL="100/15m")
+def test_a_strict_route_is_counted_once_per_request(user):
+    """The middleware counts the route's strict group with the global one; the policy must not
+    count it a second time (which would halve every strict budget)."""
+    api = ApiClient(REMOTE_ADDR="10.0.0.9")
+    api.post(LOGIN, {"email": "x@example.com", "password": "whatever it is"})
+    assert _counters("10.0.0.9")["strict:auth"]["count"] == 1
+    assert _counters("10.0.0.9")["global"]["count"] == 1

@@ -165,3 +165,22 @@ def test_token_cookie_is_secure_in_production(victim, password):
     assert cookie["secure"] is True
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Strict"
+
+
+def test_user_for_token_joins_the_blacklist_by_jti(db):
+    import uuid
+
+    from accounts.models import BlacklistedToken
+    from accounts.selectors import user_for_token
+    from tests.factories import make_user
+
+    user = make_user()
+    BlacklistedToken.objects.bulk_create(BlacklistedToken(jti=uuid.uuid4().hex) for _ in range(500))
+    BlacklistedToken.objects.create(jti="revoked-one")
+    assert user_for_token(user_id=str(user.pk), jti="live-one") == user
+    assert user_for_token(user_id=str(user.pk), jti="revoked-one") is None
+    assert user_for_token(user_id="not-an-id", jti="live-one") is None
+    assert user_for_token(user_id="0123456789abcdef01234567", jti="live-one") is None
+    user.is_active = False
+    user.save()
+    assert user_for_token(user_id=str(user.pk), jti="live-one") is None
