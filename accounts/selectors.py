@@ -9,7 +9,8 @@ from accounts.models import Account, BlacklistedToken, User
 from aegis.errors import NotFound
 
 
-def _object_id(value) -> ObjectId | None:
+def parse_object_id(value) -> ObjectId | None:
+    """An ObjectId from an ObjectId or its 24-hex-digit string; None for anything else."""
     if isinstance(value, ObjectId):
         return value
     if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
@@ -23,7 +24,7 @@ def user_for_token(*, user_id, jti: str) -> User | None:
     One aggregate instead of two queries, because every API request asks it: the user matched
     by id, with the blacklist entry for `jti` (if any) joined in by `$lookup`.
     """
-    oid = _object_id(user_id)
+    oid = parse_object_id(user_id)
     if oid is None:
         return None
     pipeline = [
@@ -49,7 +50,7 @@ def user_for_token(*, user_id, jti: str) -> User | None:
 
 def account_get(*, account_id) -> Account:
     """Any account by id (staff use); NotFound for a malformed or unknown id."""
-    oid = _object_id(account_id)
+    oid = parse_object_id(account_id)
     account = Account.objects.select_related("user").filter(pk=oid).first() if oid else None
     if account is None:
         raise NotFound(thing="Account")
@@ -62,7 +63,7 @@ def account_get_owned(*, user: User, account_id) -> Account:
     Another user's id, an unknown id and a malformed id all raise the same NotFound (404), so
     the answer reveals nothing about accounts the caller does not own.
     """
-    oid = _object_id(account_id)
+    oid = parse_object_id(account_id)
     account = Account.objects.filter(pk=oid, user=user).first() if oid and user.is_authenticated else None
     if account is None:
         raise NotFound(thing="Account")

@@ -48,11 +48,6 @@ def user_register(*, email: str, password: str, name: str) -> User:
     return user_create(email=email, password=password, name=name)
 
 
-# Not in ledger.models.AuditAction (ledger/ belongs to another change); same collection and shape.
-AUDIT_PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (an audit action name, not a secret)
-AUDIT_SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
-
-
 def user_sign_out_everywhere(*, user: User, reason: str) -> User:
     """End every session and API token of `user` on its next request (bumps `auth_epoch`).
 
@@ -63,7 +58,9 @@ def user_sign_out_everywhere(*, user: User, reason: str) -> User:
 
     User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
     user.refresh_from_db(fields=["auth_epoch"])
-    audit_record(action=AUDIT_SIGNED_OUT_EVERYWHERE, status="SUCCESS", user_id=str(user.pk), details={"reason": reason})
+    audit_record(
+        action=AuditAction.SIGNED_OUT_EVERYWHERE, status="SUCCESS", user_id=str(user.pk), details={"reason": reason}
+    )
     return user
 
 
@@ -87,7 +84,7 @@ def user_password_change(*, user: User, current_password: str, new_password: str
         raise ValidationFailed("Choose a password different from the current one.", field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    audit_record(action=AUDIT_PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
+    audit_record(action=AuditAction.PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
     return user_sign_out_everywhere(user=user, reason="password_changed")
 
 

@@ -45,6 +45,8 @@ class AuditAction(models.TextChoices):
     LOGIN_FAILED = "LOGIN_FAILED"
     LOGOUT = "LOGOUT"
     USER_REGISTERED = "USER_REGISTERED"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (an audit action name, not a secret)
+    SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
 
 
 class AuditLog(AppendOnlyModel):

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bson import Int64, ObjectId
-from bson.errors import InvalidId
 from django.conf import settings
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from accounts.models import Account, AccountStatus, User
+from accounts.selectors import parse_object_id
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
 from aegis.mongo import TransactionDeadlineExceeded, collection, run_transaction
 from aegis.observability import current_request_id
@@ -72,10 +72,10 @@ def _now() -> datetime:
 
 
 def _oid(value, *, thing: str) -> ObjectId:
-    try:
-        return value if isinstance(value, ObjectId) else ObjectId(str(value))
-    except (InvalidId, TypeError):
-        raise NotFound(thing=thing) from None
+    oid = parse_object_id(value)
+    if oid is None:
+        raise NotFound(thing=thing)
+    return oid
 
 
 def fingerprint(*, kind: str, to_account_id: ObjectId, amount_paise: int) -> str:
