@@ -16,21 +16,18 @@ Prints a table row per round and a verdict; exits 1 on any violation.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from loadtest import setup
+
 # A web worker killed with its transaction open pins what it wrote until the server's 60 s
 # transaction lifetime ends; the window covers that plus the lease and a sweep.
 RECOVERY_WINDOW_SECONDS = 110
@@ -49,9 +46,16 @@ def client(spec: dict) -> dict:
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("POST", "/api/transactions", body=body,
-                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
-                                  "X-Forwarded-Proto": "https"})
+            conn.request(
+                "POST",
+                "/api/transactions",
+                body=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {token}",
+                    "X-Forwarded-Proto": "https",
+                },
+            )
             response = conn.getresponse()
             payload = response.read()
             if response.status in (200, 201):
@@ -69,8 +73,14 @@ def client(spec: dict) -> dict:
         receiver = rng.choice([a for a in spec["receivers"] if a != sender["account"]])
         key = uuid.uuid4().hex
         amount = rng.randint(1, 300)
-        body = json.dumps({"fromAccount": sender["account"], "toAccount": receiver,
-                           "amount": f"{amount / 100:.2f}", "idempotencyKey": key})
+        body = json.dumps(
+            {
+                "fromAccount": sender["account"],
+                "toAccount": receiver,
+                "amount": f"{amount / 100:.2f}",
+                "idempotencyKey": key,
+            }
+        )
         deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
         while True:
             status = post(body, sender["token"])
@@ -88,87 +98,52 @@ def client(spec: dict) -> dict:
     return {"acked": acked, "refused": refused, "gave_up": gave_up, "transient": transient}
 
 
-def _start_db(storage: str, port: int):
-    from aegis import embedded
-
-    return embedded.start(storage=storage, port=port)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.chaos", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--accounts", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    numbers = {"rounds": 10, "clients": 4, "workers": 3, "accounts": 20, "seconds": 6.0}
+    parser = setup.tool_parser("python -m loadtest.chaos", __doc__, numbers, child_flag="--client")
     parser.add_argument("--victims", default="worker,db", help="comma-separated: worker, db")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
-        print(json.dumps(client(json.loads(args.client))))
-        return 0
+        return setup.run_child(client, args.client)
 
     from aegis import embedded
 
     rng = random.Random(args.seed)
     victims = args.victims.split(",")
-    with tempfile.TemporaryDirectory(prefix="aegis-chaos-") as tmp:
-        storage = str(Path(tmp) / "db")
-        db = _start_db(storage, embedded.free_port())
+    chaos_env = {**setup.gunicorn_env(), "AEGIS_LOG_LEVEL": "ERROR", "AEGIS_TRANSFER_LEASE_SECONDS": "5"}
+    with setup.embedded_django(tmp_prefix="aegis-chaos-", db_name="chaos", env=chaos_env) as harness:
+        from django.core.management import call_command
+
+        from aegis.mongo import collection
+        from ledger.models import LedgerEntry
+        from ledger.reconcile import ledger_reconcile
+        from transfers.models import Transaction
+
+        env = harness.env
         port = embedded.free_port()
-        limits = "100000000/15m"
-        env = dict(
-            os.environ, MONGODB_URI=db.uri, AEGIS_DB_NAME="chaos", DJANGO_DEBUG="false",
-            DJANGO_SECRET_KEY=secrets.token_urlsafe(50), JWT_SECRET=secrets.token_urlsafe(40),
-            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-            # The load clients stand in for the TLS-terminating proxy in front of gunicorn.
-            AEGIS_TRUSTED_PROXIES="127.0.0.1", AEGIS_RATELIMIT_GLOBAL=limits, AEGIS_RATELIMIT_STRICT=limits,
-            AEGIS_LOG_LEVEL="ERROR", AEGIS_TRANSFER_LEASE_SECONDS="5", DJANGO_SETTINGS_MODULE="aegis.settings",
-        )
-        os.environ.update(env)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        people = setup.funded_users(count=args.accounts, prefix="chaos", funder=harness.system_user)
         gunicorn = sweeper = None
         try:
-            sys.path.insert(0, str(ROOT))
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            from accounts.auth import token_issue
-            from accounts.models import Account, User
-            from accounts.services import system_bootstrap
-            from aegis.mongo import collection
-            from ledger.models import LedgerEntry
-            from ledger.reconcile import ledger_reconcile
-            from loadtest.http_bench import _wait_http
-            from transfers.models import Transaction
-            from transfers.services import system_fund
-
-            call_command("migrate", verbosity=0)
-            call_command("collectstatic", interactive=False, verbosity=0)
-            bank = system_bootstrap(credentials_path=Path(tmp) / "credentials.json")
-            people = []
-            for i in range(args.accounts):
-                user = User(email=f"chaos{i}@example.com")
-                user.set_unusable_password()
-                user.save()
-                account = Account.objects.create(user=user)
-                system_fund(actor=bank.system_user, to_account_id=str(account.pk), amount_paise=1_000_000,
-                            idempotency_key=f"chaos-fund-{i}")
-                people.append({"account": str(account.pk), "token": token_issue(user=user)})
-            gunicorn = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "aegis.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                 "--log-level", "critical", "--timeout", "60"], cwd=ROOT, env=env)
-            sweeper = subprocess.Popen([sys.executable, "manage.py", "recover_transfers", "--loop", "--interval", "1"],
-                                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _wait_http(port, gunicorn)
+            gunicorn = setup.start_gunicorn(port=port, workers=args.workers, env=env, log_level="critical")
+            sweeper = subprocess.Popen(
+                [sys.executable, "manage.py", "recover_transfers", "--loop", "--interval", "1"],
+                cwd=setup.ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            setup.wait_http(port, gunicorn)
             accounts = [p["account"] for p in people]
-            print(f"chaos: {args.rounds} rounds, {args.clients} clients, gunicorn x{args.workers}, "
-                  f"{args.seconds:g}s of load per round, victims {victims}")
-            print(f"{'round':>5}  {'victim':7} {'kill at':>7}  {'acked':>5}  {'retried':>7}  {'gave up':>7}  "
-                  f"{'recovered in':>12}  verdict")
+            print(
+                f"chaos: {args.rounds} rounds, {args.clients} clients, gunicorn x{args.workers}, "
+                f"{args.seconds:g}s of load per round, victims {victims}"
+            )
+            print(
+                f"{'round':>5}  {'victim':7} {'kill at':>7}  {'acked':>5}  {'retried':>7}  {'gave up':>7}  "
+                f"{'recovered in':>12}  verdict"
+            )
             all_ok = True
             all_acked: list[dict] = []
             for round_no in range(1, args.rounds + 1):
@@ -176,26 +151,33 @@ def main(argv: list[str] | None = None) -> int:
                 kill_at = rng.uniform(1.0, max(1.5, args.seconds - 1.5))
                 share = max(1, len(people) // args.clients)
                 procs = [
-                    subprocess.Popen(
-                        [sys.executable, "-m", "loadtest.chaos", "--client", json.dumps({
-                            "port": port, "seed": round_no * 100 + i, "seconds": args.seconds,
-                            "senders": people[i * share:(i + 1) * share] or people, "receivers": accounts})],
-                        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+                    setup.start_child(
+                        "loadtest.chaos",
+                        "--client",
+                        {
+                            "port": port,
+                            "seed": round_no * 100 + i,
+                            "seconds": args.seconds,
+                            "senders": people[i * share : (i + 1) * share] or people,
+                            "receivers": accounts,
+                        },
+                        env=env,
+                    )
                     for i in range(args.clients)
                 ]
                 time.sleep(kill_at)
                 if victim == "worker":
-                    children = subprocess.run(["pgrep", "-P", str(gunicorn.pid)], capture_output=True,
-                                              text=True).stdout.split()
+                    children = subprocess.run(
+                        ["pgrep", "-P", str(gunicorn.pid)], capture_output=True, text=True
+                    ).stdout.split()
                     if children:
                         os.kill(int(rng.choice(children)), signal.SIGKILL)
                 else:
-                    os.kill(db.pid, signal.SIGKILL)
-                    db.process.wait(timeout=10)
+                    os.kill(harness.server.pid, signal.SIGKILL)
+                    harness.server.process.wait(timeout=10)
                     time.sleep(0.5)
-                    db = _start_db(storage, db.port)
-                results = [json.loads(p.communicate(timeout=RETRY_DEADLINE_SECONDS + 60)[0].strip().splitlines()[-1])
-                           for p in procs]
+                    harness.restart_server()
+                results = [setup.child_result(p, timeout=RETRY_DEADLINE_SECONDS + 60) for p in procs]
                 acked = [a for r in results for a in r["acked"]]
                 gave_up = [g for r in results for g in r["gave_up"]]
                 all_acked += acked
@@ -223,16 +205,21 @@ def main(argv: list[str] | None = None) -> int:
                 if len(ids) != len(set(ids)):
                     violations.append("one transaction acknowledged for two different requests")
                 all_ok &= not violations
-                print(f"{round_no:>5}  {victim:7} {kill_at:6.1f}s  {len(acked):>5}  "
-                      f"{sum(r['transient'] for r in results):>7}  {len(gave_up):>7}  {recovered_in:11.1f}s  "
-                      f"{'OK' if not violations else 'VIOLATION: ' + '; '.join(violations)}", flush=True)
+                print(
+                    f"{round_no:>5}  {victim:7} {kill_at:6.1f}s  {len(acked):>5}  "
+                    f"{sum(r['transient'] for r in results):>7}  {len(gave_up):>7}  {recovered_in:11.1f}s  "
+                    f"{'OK' if not violations else 'VIOLATION: ' + '; '.join(violations)}",
+                    flush=True,
+                )
             completed = collection(Transaction).count_documents({"status": "COMPLETED", "kind": "TRANSFER"})
             if completed != len(all_acked):
                 all_ok = False
                 print(f"VIOLATION: {completed} COMPLETED transfers but {len(all_acked)} acknowledged")
-            print(f"chaos verdict: {'PASS' if all_ok else 'FAIL'} — {args.rounds} rounds, "
-                  f"{len(all_acked)} acknowledged transfers, each exactly once; reconcile "
-                  f"{'clean' if ledger_reconcile().ok else 'VIOLATED'}")
+            print(
+                f"chaos verdict: {'PASS' if all_ok else 'FAIL'} — {args.rounds} rounds, "
+                f"{len(all_acked)} acknowledged transfers, each exactly once; reconcile "
+                f"{'clean' if ledger_reconcile().ok else 'VIOLATED'}"
+            )
             return 0 if all_ok else 1
         finally:
             for proc in (gunicorn, sweeper):
@@ -242,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
                         proc.wait(timeout=20)
                     except subprocess.TimeoutExpired:
                         proc.kill()
-            db.stop()
 
 
 def _oid(value: str):

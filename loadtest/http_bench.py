@@ -15,22 +15,16 @@ client count, and prints transfers/s, p50/p95/p99, errors by status, HTTP/engine
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
 import random
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
+from loadtest import setup
 
 # --- client side ------------------------------------------------------------------------------
 
@@ -46,10 +40,19 @@ def client(spec: dict) -> dict:
     while time.monotonic() < end:
         sender = rng.choice(spec["senders"])
         receiver = rng.choice([r for r in spec["receivers"] if r != sender["account"]] or spec["receivers"])
-        body = json.dumps({"fromAccount": sender["account"], "toAccount": receiver,
-                           "amount": f"{rng.randint(1, 500) / 100:.2f}", "idempotencyKey": uuid.uuid4().hex})
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sender['token']}",
-                   "X-Forwarded-Proto": "https"}
+        body = json.dumps(
+            {
+                "fromAccount": sender["account"],
+                "toAccount": receiver,
+                "amount": f"{rng.randint(1, 500) / 100:.2f}",
+                "idempotencyKey": uuid.uuid4().hex,
+            }
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {sender['token']}",
+            "X-Forwarded-Proto": "https",
+        }
         started = time.perf_counter()
         for _ in range(3):  # a 503 "not confirmed" is retried with the same key, as clients must
             try:
@@ -73,134 +76,103 @@ def client(spec: dict) -> dict:
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+    return setup.percentile(values, q) * 1000
 
 
 def _run_clients(specs: list[dict], seconds: float, env: dict) -> dict:
     start_at = time.time() + 2.0
     procs = [
-        subprocess.Popen([sys.executable, "-m", "loadtest.http_bench", "--client",
-                          json.dumps({**spec, "seed": i, "seconds": seconds, "start_at": start_at})],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        setup.start_child(
+            "loadtest.http_bench", "--client", {**spec, "seed": i, "seconds": seconds, "start_at": start_at}, env=env
+        )
         for i, spec in enumerate(specs)
     ]
     latencies, statuses = [], Counter()
     for proc in procs:
-        out, _ = proc.communicate(timeout=seconds + 120)
-        result = json.loads(out.strip().splitlines()[-1])
+        result = setup.child_result(proc, timeout=seconds + 120)
         latencies += result["latencies"]
         statuses.update({int(k): v for k, v in result["statuses"].items()})
-    return {"rate": len(latencies) / seconds, "p50": _pct(latencies, 0.5), "p95": _pct(latencies, 0.95),
-            "p99": _pct(latencies, 0.99), "statuses": dict(sorted(statuses.items()))}
-
-
-def _wait_http(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: gunicorn exited with code {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz", headers={"X-Forwarded-Proto": "https"})
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("bench: the app did not answer /healthz in time")
+    return {
+        "rate": len(latencies) / seconds,
+        "p50": _pct(latencies, 0.5),
+        "p95": _pct(latencies, 0.95),
+        "p99": _pct(latencies, 0.99),
+        "statuses": dict(sorted(statuses.items())),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.http_bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--accounts", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--client", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    numbers = {"clients": 8, "workers": 4, "accounts": 100, "seconds": 10.0}
+    args = setup.tool_parser("python -m loadtest.http_bench", __doc__, numbers, child_flag="--client").parse_args(argv)
     if args.client:
-        print(json.dumps(client(json.loads(args.client))))
-        return 0
+        return setup.run_child(client, args.client)
 
     from aegis import embedded
 
-    with tempfile.TemporaryDirectory(prefix="aegis-bench-http-") as tmp:
-        server = embedded.start(storage=str(Path(tmp) / "db"))
+    with setup.embedded_django(
+        tmp_prefix="aegis-bench-http-", db_name="bench_http", env={**setup.gunicorn_env(), "AEGIS_LOG_LEVEL": "WARNING"}
+    ) as harness:
+        from django.core.management import call_command
+
+        from ledger.reconcile import ledger_reconcile
+        from transfers.bench import run_phase
+
+        env = harness.env
         port = embedded.free_port()
-        limits = "100000000/15m"
-        env = dict(
-            os.environ, MONGODB_URI=server.uri, AEGIS_DB_NAME="bench_http", DJANGO_DEBUG="false",
-            DJANGO_SECRET_KEY=secrets.token_urlsafe(50), JWT_SECRET=secrets.token_urlsafe(40),
-            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-            # The load clients stand in for the TLS-terminating proxy in front of gunicorn.
-            AEGIS_TRUSTED_PROXIES="127.0.0.1", AEGIS_RATELIMIT_GLOBAL=limits,
-            AEGIS_RATELIMIT_STRICT=limits, AEGIS_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="aegis.settings",
-        )
-        os.environ.update(env)
+        call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment would
+        people = setup.funded_users(count=args.accounts, prefix="bench", funder=harness.system_user)
         gunicorn = None
         try:
-            sys.path.insert(0, str(ROOT))
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            from accounts.auth import token_issue
-            from accounts.models import Account, User
-            from accounts.services import system_bootstrap
-            from ledger.reconcile import ledger_reconcile
-            from transfers.bench import run_phase
-            from transfers.services import system_fund
-
-            call_command("migrate", verbosity=0)
-            call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment would
-            bank = system_bootstrap(credentials_path=Path(tmp) / "credentials.json")
-            people = []
-            for i in range(args.accounts):
-                user = User(email=f"bench{i}@example.com")
-                user.set_unusable_password()  # tokens are issued directly: no bcrypt cost in setup
-                user.save()
-                account = Account.objects.create(user=user)
-                system_fund(actor=bank.system_user, to_account_id=str(account.pk), amount_paise=1_000_000,
-                            idempotency_key=f"bench-fund-{i}")
-                people.append({"account": str(account.pk), "token": token_issue(user=user)})
-            gunicorn = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "aegis.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                 "--log-level", "warning", "--timeout", "60", "--keep-alive", "30"],
-                cwd=ROOT, env=env,
+            gunicorn = setup.start_gunicorn(
+                port=port, workers=args.workers, env=env, log_level="warning", extra=("--keep-alive", "30")
             )
-            _wait_http(port, gunicorn)
-            print(f"bench: {args.clients} clients, gunicorn x{args.workers}, {args.accounts} accounts, "
-                  f"{args.seconds:g}s per scenario, {os.cpu_count()} cores, embedded server on disk "
-                  f"(--sync-on-commit)", flush=True)
+            setup.wait_http(port, gunicorn)
+            print(
+                f"bench: {args.clients} clients, gunicorn x{args.workers}, {args.accounts} accounts, "
+                f"{args.seconds:g}s per scenario, {os.cpu_count()} cores, embedded server on disk "
+                f"(--sync-on-commit)",
+                flush=True,
+            )
 
             accounts = [p["account"] for p in people]
             share = max(1, len(people) // args.clients)
-            uniform = [{"port": port, "senders": people[i * share:(i + 1) * share] or people, "receivers": accounts}
-                       for i in range(args.clients)]
+            uniform = [
+                {"port": port, "senders": people[i * share : (i + 1) * share] or people, "receivers": accounts}
+                for i in range(args.clients)
+            ]
             hot_receiver, hot_sender = people[0], people[1]
             half = max(1, args.clients // 2)
-            hot = [{"port": port, "senders": people[2 + i * share:2 + (i + 1) * share] or people[2:],
-                    "receivers": [hot_receiver["account"]]} for i in range(half)]
-            hot += [{"port": port, "senders": [hot_sender], "receivers": accounts[2:]}
-                    for _ in range(args.clients - half)]
+            hot = [
+                {
+                    "port": port,
+                    "senders": people[2 + i * share : 2 + (i + 1) * share] or people[2:],
+                    "receivers": [hot_receiver["account"]],
+                }
+                for i in range(half)
+            ]
+            hot += [
+                {"port": port, "senders": [hot_sender], "receivers": accounts[2:]} for _ in range(args.clients - half)
+            ]
 
             results = {}
             for name, specs in (("uniform", uniform), ("hot", hot)):
                 print(f"  running {name} for {args.seconds:g}s ...", flush=True)
                 results[name] = _run_clients(specs, args.seconds, env)
                 r = results[name]
-                print(f"  {name:8s}: {r['rate']:7.1f} transfers/s  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
-                      f"p99 {r['p99']:7.1f} ms  statuses {r['statuses']}", flush=True)
+                print(
+                    f"  {name:8s}: {r['rate']:7.1f} transfers/s  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
+                    f"p99 {r['p99']:7.1f} ms  statuses {r['statuses']}",
+                    flush=True,
+                )
             gunicorn.terminate()
             gunicorn.wait(timeout=30)
             gunicorn = None
             print(f"  running engine (service layer, no HTTP) for {args.seconds:g}s ...", flush=True)
             engine = run_phase("engine", clients=args.clients, accounts=accounts[2:], seconds=args.seconds, env=env)
-            print(f"  engine  : {engine['rate']:7.1f} transfers/s  p50 {engine['p50_ms']:6.1f} ms  "
-                  f"p99 {engine['p99_ms']:7.1f} ms  errors {engine['errors'] or 0}")
+            print(
+                f"  engine  : {engine['rate']:7.1f} transfers/s  p50 {engine['p50_ms']:6.1f} ms  "
+                f"p99 {engine['p99_ms']:7.1f} ms  errors {engine['errors'] or 0}"
+            )
 
             u, h = results["uniform"], results["hot"]
             print(f"HTTP uniform / engine = {u['rate'] / engine['rate']:.2f}   (target >= 0.70)")
@@ -220,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if gunicorn is not None:
                 gunicorn.kill()
-            server.stop()
 
 
 if __name__ == "__main__":

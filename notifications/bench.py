@@ -11,31 +11,20 @@ it prints the lag's p50/p99/max over every event created during the load (target
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aegis.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+from loadtest import setup
 
 
 def worker(spec: dict) -> dict:
     """Send transfers at a fixed rate (open loop: the schedule does not wait for slow answers)."""
-    _setup_django()
+    setup.django_setup()
     from bson import ObjectId
 
     from accounts.models import Account
@@ -69,11 +58,6 @@ def worker(spec: dict) -> dict:
     return {"sent": sent, "errors": errors}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m notifications.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,42 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
-        return 0
+        return setup.run_child(worker, args.worker)
 
-    from aegis import embedded
+    with setup.embedded_django(
+        tmp_prefix="aegis-bench-outbox-", db_name="bench_outbox", env={"AEGIS_LOG_LEVEL": "WARNING"}
+    ) as harness:
+        from aegis.mongo import collection
+        from transfers.models import OutboxEvent
 
-    with tempfile.TemporaryDirectory(prefix="aegis-bench-outbox-") as tmp:
-        server = embedded.start(storage=str(Path(tmp) / "db"))
-        env = dict(os.environ, MONGODB_URI=server.uri, AEGIS_DB_NAME="bench_outbox", AEGIS_LOG_LEVEL="WARNING")
-        os.environ.update(MONGODB_URI=server.uri, AEGIS_DB_NAME="bench_outbox", AEGIS_LOG_LEVEL="WARNING")
-        dispatcher = None
+        people = setup.funded_users(count=args.accounts, prefix="bench", funder=harness.system_user)
+        accounts = [p["account"] for p in people]
+        dispatcher = subprocess.Popen(
+            [sys.executable, "manage.py", "dispatch_outbox"], cwd=setup.ROOT, env=harness.env, stdout=subprocess.DEVNULL
+        )
         try:
-            _setup_django()
-            from django.core.management import call_command
-
-            from accounts.services import system_bootstrap
-            from aegis.mongo import collection
-            from tests.factories import make_account
-            from transfers.models import OutboxEvent
-            from transfers.services import system_fund
-
-            call_command("migrate", verbosity=0)
-            bank = system_bootstrap(credentials_path=Path(tmp) / "credentials.json")
-            accounts = []
-            for i in range(args.accounts):
-                account = make_account()
-                system_fund(
-                    actor=bank.system_user,
-                    to_account_id=str(account.pk),
-                    amount_paise=1_000_000,
-                    idempotency_key=f"bench-fund-{i}",
-                )
-                accounts.append(str(account.pk))
-
-            dispatcher = subprocess.Popen(
-                [sys.executable, "manage.py", "dispatch_outbox"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-            )
             while collection(OutboxEvent).count_documents({"status": "PENDING"}):  # warm: funding events
                 time.sleep(0.2)
             print(
@@ -135,33 +97,23 @@ def main(argv: list[str] | None = None) -> int:
 
             window_start = datetime.fromtimestamp(start_at, UTC)
             clients = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "notifications.bench",
-                        "--worker",
-                        json.dumps(
-                            {
-                                "seed": i,
-                                "accounts": accounts,
-                                "rate": args.rate / args.clients,
-                                "seconds": args.seconds,
-                                "start_at": start_at,
-                            }
-                        ),
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    text=True,
+                setup.start_child(
+                    "notifications.bench",
+                    "--worker",
+                    {
+                        "seed": i,
+                        "accounts": accounts,
+                        "rate": args.rate / args.clients,
+                        "seconds": args.seconds,
+                        "start_at": start_at,
+                    },
+                    env=harness.env,
                 )
                 for i in range(args.clients)
             ]
             sent, errors = 0, {}
             for proc in clients:
-                out, _ = proc.communicate(timeout=args.seconds + 120)
-                result = json.loads(out.strip().splitlines()[-1])
+                result = setup.child_result(proc, timeout=args.seconds + 120)
                 sent += result["sent"]
                 for name, n in result["errors"].items():
                     errors[name] = errors.get(name, 0) + n
@@ -176,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             lags = [(r["delivered_at"] - r["created_at"]).total_seconds() for r in rows if r.get("delivered_at")]
             undelivered = len(rows) - len(lags)
-            p50, p99 = _percentile(lags, 0.50), _percentile(lags, 0.99)
+            p50, p99 = setup.percentile(lags, 0.50), setup.percentile(lags, 0.99)
             print(
                 f"  transfers sent {sent} ({sent / args.seconds:.1f}/s), errors {errors or 0}; "
                 f"events {len(rows)}, undelivered {undelivered}"
@@ -186,10 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  target p99 < 1 s: {'met' if met else 'NOT met'}")
             return 0 if met else 1
         finally:
-            if dispatcher is not None:
-                dispatcher.send_signal(signal.SIGTERM)
-                dispatcher.wait(timeout=20)
-            server.stop()
+            dispatcher.send_signal(signal.SIGTERM)
+            dispatcher.wait(timeout=20)
 
 
 if __name__ == "__main__":
