@@ -5,9 +5,10 @@ modal), Stats (figures and inline-SVG charts) and a "Fund account" form that mov
 the system account. HTMX requests get named partials of the same templates; every action also
 works as a plain link or form post.
 
-Freeze/unfreeze need a recent password ("sudo mode", accounts.auth.reauth_*): the confirmation
-page asks for it when the last one is older than AEGIS_REAUTH_SECONDS; within that window the
-users list freezes and unfreezes in place. A freeze also signs the owner out everywhere.
+Freeze/unfreeze and funding need a recent password ("sudo mode", accounts.auth.reauth_*): the
+confirmation page and the funding form ask for it when the last one is older than
+AEGIS_REAUTH_SECONDS; within that window the users list freezes and unfreezes in place and the
+form funds without asking. A freeze also signs the owner out everywhere.
 """
 
 from __future__ import annotations
@@ -155,9 +156,14 @@ def stats(request: HttpRequest):
 
 @policy(ADMIN, methods=["GET", "POST"], strict="admin")
 def fund_account(request: HttpRequest):
-    """Fund an account from the system account, as the system user, with a server-issued key."""
+    """Fund an account from the system account, as the system user, with a server-issued key.
+
+    Funding creates money for a customer, so it asks for the staff member's password when the
+    last one is older than AEGIS_REAUTH_SECONDS (the form keeps its key for the second try).
+    """
     system_account = system_account_id()
-    template, context = "adminpanel/fund_form.html", {"txn": None, "system_ready": system_account is not None}
+    template = "adminpanel/fund_form.html"
+    context = {"txn": None, "system_ready": system_account is not None, "reauth_fresh": reauth_is_fresh(request)}
     if request.method == "GET":
         key = request.GET.get("key", "")[:100]
         txn = (
@@ -173,6 +179,10 @@ def fund_account(request: HttpRequest):
         if system_account is None:
             form.add_error(None, "The system account does not exist; run `manage.py bootstrap`.")
         return render_page(request, template, "fund-panel", context | {"form": form})
+    problem = _reauth_problem(request)
+    if problem:
+        return render_page(request, template, "fund-panel", context | {"form": form, "reauth_error": problem})
+    context["reauth_fresh"] = True
     data = form.cleaned_data
     txn, outcome = run_transfer(
         lambda: system_fund(

@@ -15,6 +15,8 @@ def staff_funds(page, base_url, account_id: str, rupees: str) -> None:
     page.goto(f"{base_url}/staff/fund")
     page.fill("#id_to_account", account_id)
     page.fill("#id_amount", rupees)
+    if page.locator("[data-testid=reauth-password]").count():  # asked once per AEGIS_REAUTH_SECONDS
+        page.fill("[data-testid=reauth-password]", PASSWORD)
     page.click("[data-testid=fund-form] button[type=submit]")
     expect(page.locator("[data-testid=fund-result]")).to_have_attribute("data-status", "COMPLETED")
 

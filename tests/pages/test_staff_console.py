@@ -63,7 +63,7 @@ def test_freeze_needs_a_recent_password(staff, sender, settings):
 def test_fund_filter_and_details(staff, sender, bootstrap):
     client = client_for(staff)
     key = "fund-key-1"
-    form = {"to_account": str(sender.pk), "amount": "2500", "idempotency_key": key}
+    form = {"to_account": str(sender.pk), "amount": "2500", "idempotency_key": key, "password": PASSWORD}
     assert client.post("/staff/fund", form).status_code == 302
     assert client.post("/staff/fund", form).status_code == 302  # a resubmit replays
     assert Account.objects.get(pk=sender.pk).balance == 250_000
@@ -77,6 +77,32 @@ def test_fund_filter_and_details(staff, sender, bootstrap):
     page = client.get(f"/staff/transactions/{txn.pk}").content.decode()
     assert "<html" in page and key in page
     assert client.get("/staff/transactions/nope").status_code == 404
+
+
+def test_funding_needs_a_recent_password(staff, sender, bootstrap, settings):
+    client = htmx_client_for(staff)
+    assert 'name="password"' in client_for(staff).get("/staff/fund").content.decode()
+    form = {"to_account": str(sender.pk), "amount": "100", "idempotency_key": "fund-reauth"}
+
+    refused = client.post("/staff/fund", form).content.decode()
+    assert "Confirm with your password" in refused and 'value="fund-reauth"' in refused  # same intent kept
+    wrong = client.post("/staff/fund", form | {"password": "not the password at all"}).content.decode()
+    assert "That password is not right." in wrong
+    assert Account.objects.get(pk=sender.pk).balance == 0
+    assert not Transaction.objects.filter(idempotency_key="fund-reauth").exists()
+
+    done = client.post("/staff/fund", form | {"password": PASSWORD}).content.decode()
+    assert 'data-status="COMPLETED"' in done and 'name="password"' not in done  # fresh for a while
+    second = {"to_account": str(sender.pk), "amount": "50", "idempotency_key": "fund-reauth-2"}
+    assert 'data-status="COMPLETED"' in client.post("/staff/fund", second).content.decode()
+    assert Account.objects.get(pk=sender.pk).balance == 15_000
+
+    session = client.session  # once the window has passed, the password is needed again
+    session["aegis_reauth_at"] -= settings.AEGIS_REAUTH_SECONDS + 1
+    session.save()
+    third = {"to_account": str(sender.pk), "amount": "50", "idempotency_key": "fund-reauth-3"}
+    assert "Confirm with your password" in client.post("/staff/fund", third).content.decode()
+    assert Account.objects.get(pk=sender.pk).balance == 15_000
 
 
 def test_friendly_error_pages(db):
