@@ -31,9 +31,9 @@ class TransactionFilterForm(forms.Form):
         )
 
     def clean_account(self):
-        from adminpanel.selectors import object_id_or_none
+        from accounts.selectors import parse_object_id
 
         value = self.cleaned_data["account"]
-        if value and object_id_or_none(value) is None:
+        if value and parse_object_id(value) is None:
             raise forms.ValidationError("Enter a 24-character account ID.")
-        return object_id_or_none(value)
+        return parse_object_id(value)

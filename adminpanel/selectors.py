@@ -12,20 +12,13 @@ from dataclasses import dataclass
 from bson import ObjectId
 
 from accounts.models import Account, User
+from accounts.selectors import parse_object_id
 from aegis.errors import NotFound
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
 from transfers.models import MAX_USER_RETRIES, Transaction, TransactionStatus
 
 _INTERNAL = {"fingerprint": 0, "attempt_id": 0}
-
-
-def object_id_or_none(value) -> ObjectId | None:
-    if isinstance(value, ObjectId):
-        return value
-    if isinstance(value, str) and len(value) == 24 and ObjectId.is_valid(value):
-        return ObjectId(value)
-    return None
 
 
 def transaction_row(doc: dict, *, viewer_account_id: ObjectId | None = None) -> dict:
@@ -73,9 +66,22 @@ def account_transactions(*, account_id: ObjectId, page=1, limit=15) -> dict:
     return {"rows": rows, "page": page, "limit": limit, "total": total, "hasNextPage": page * limit < total}
 
 
+def parked_event_row(doc: dict) -> dict:
+    """A parked outbox event as the staff Events page shows it."""
+    return {
+        "id": str(doc["_id"]),
+        "type": doc.get("event_type", ""),
+        "account": doc.get("aggregate_id", ""),
+        "attempts": int(doc.get("attempts", 0)),
+        "last_error": doc.get("last_error", ""),
+        "parked_at": doc.get("parked_at"),
+        "created_at": doc.get("created_at"),
+    }
+
+
 def transaction_get(*, transaction_id) -> dict:
     """Any transaction by id (staff use); NotFound for a malformed or unknown id."""
-    oid = object_id_or_none(transaction_id)
+    oid = parse_object_id(transaction_id)
     doc = collection(Transaction).find_one({"_id": oid}, _INTERNAL) if oid else None
     if doc is None:
         raise NotFound(thing="Transaction")

@@ -14,4 +14,7 @@ urlpatterns = [
     path("transactions/<str:transaction_id>", views.transaction_detail, name="transaction"),
     path("stats", views.stats, name="stats"),
     path("fund", views.fund_account, name="fund"),
+    path("events", views.event_list, name="events"),
+    path("events/requeue", views.event_requeue, name="events-requeue"),
+    path("events/<str:event_id>/requeue", views.event_requeue, name="event-requeue"),
 ]

@@ -1,9 +1,10 @@
 """The staff console under /staff/ (administrators only), in the spirit of Django's admin.
 
 Users (search, freeze/unfreeze in place with a confirmation), Transactions (filters, a details
-modal), Stats (figures and inline-SVG charts) and a "Fund account" form that moves money from
-the system account. HTMX requests get named partials of the same templates; every action also
-works as a plain link or form post.
+modal), Stats (figures and inline-SVG charts), a "Fund account" form that moves money from
+the system account, and Events (the outbox's health and its parked events, to requeue). HTMX
+requests get named partials of the same templates; every action also works as a plain link or
+form post.
 
 Freeze/unfreeze and funding need a recent password ("sudo mode", accounts.auth.reauth_*): the
 confirmation page and the funding form ask for it when the last one is older than
@@ -25,6 +26,7 @@ from accounts.services import account_set_status, user_sign_out_everywhere
 from adminpanel.charts import bar_chart
 from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
 from adminpanel.selectors import (
+    parked_event_row,
     system_account_id,
     system_user,
     transaction_get,
@@ -34,6 +36,7 @@ from adminpanel.selectors import (
 )
 from aegis.errors import AegisError
 from aegis.policy import ADMIN, policy
+from notifications.outbox import outbox_parked, outbox_requeue, outbox_stats
 from transfers.forms import MoneyForm, new_idempotency_key
 from transfers.selectors import transaction_for_key, transaction_stats, transactions_list
 from transfers.services import system_fund
@@ -208,3 +211,28 @@ def fund_account(request: HttpRequest):
     # A finished funding: the next one is a new intent with a new key; the result stays visible.
     form = MoneyForm(initial={"idempotency_key": new_idempotency_key()})
     return render_page(request, template, "fund-panel", context | {"form": form, "txn": transaction_row(txn)})
+
+
+PARKED_SHOWN = 50
+
+
+@policy(ADMIN, methods=["GET"])
+def event_list(request: HttpRequest):
+    """The outbox at a glance: backlog, parked events (newest first) and the dispatcher's pulse."""
+    context = {
+        "outbox": outbox_stats(),
+        "parked": [parked_event_row(doc) for doc in outbox_parked(limit=PARKED_SHOWN)],
+        "shown": PARKED_SHOWN,
+    }
+    return render(request, "adminpanel/event_list.html", context)
+
+
+@policy(ADMIN, methods=["POST"], strict="admin")
+def event_requeue(request: HttpRequest, event_id: str | None = None):
+    """Put one parked event (or all of them) back in the queue; the dispatcher delivers it again."""
+    count = outbox_requeue(event_id=event_id, actor=request.user)
+    if count:
+        messages.success(request, f"Requeued {count} event{'s' if count != 1 else ''}; the dispatcher will retry them.")
+    else:
+        messages.error(request, "Nothing to requeue: that event is no longer parked.")
+    return redirect("adminpanel:events")

@@ -47,6 +47,7 @@ class AuditAction(models.TextChoices):
     USER_REGISTERED = "USER_REGISTERED"
     PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (an audit action name, not a secret)
     SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
+    OUTBOX_REQUEUED = "OUTBOX_REQUEUED"
 
 
 class AuditLog(AppendOnlyModel):

@@ -271,8 +271,15 @@ def outbox_parked(*, limit: int = 50) -> list[dict]:
     return list(collection(OutboxEvent).find({"status": OutboxStatus.PARKED}).sort("parked_at", -1).limit(limit))
 
 
-def outbox_requeue(*, event_id: str | None = None) -> int:
-    """Put a parked event (or, with no id, every parked event) back in the queue with fresh attempts."""
+def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:
+    """Put a parked event (or, with no id, every parked event) back in the queue with fresh attempts.
+
+    Audit-logged as OUTBOX_REQUEUED with who asked (`actor`, a staff user; none from the command
+    line) and how many events went back.
+    """
+    from ledger.models import AuditAction
+    from ledger.services import audit_record
+
     query: dict = {"status": OutboxStatus.PARKED}
     if event_id is not None:
         try:
@@ -285,5 +292,11 @@ def outbox_requeue(*, event_id: str | None = None) -> int:
             "$set": {"status": OutboxStatus.PENDING, "attempts": 0},
             "$unset": {"parked_at": "", "next_attempt_at": "", "claimed_by": "", "lease_until": ""},
         },
+    )
+    audit_record(
+        action=AuditAction.OUTBOX_REQUEUED,
+        status="SUCCESS",
+        user_id=str(actor.pk) if actor is not None else "",
+        details={"event": event_id or "all", "requeued": result.modified_count},
     )
     return result.modified_count

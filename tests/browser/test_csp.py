@@ -42,7 +42,7 @@ def test_pages_run_under_the_strict_policy(live_server, open_page, bank):
     admin = open_page()
     violations += watch_csp(admin)
     log_in(admin, live_server.url, staff.email, PASSWORD)
-    for path in ("/staff/users", "/staff/transactions", "/staff/stats", "/staff/fund"):
+    for path in ("/staff/users", "/staff/transactions", "/staff/stats", "/staff/fund", "/staff/events"):
         admin.goto(live_server.url + path)
     assert violations == []
 

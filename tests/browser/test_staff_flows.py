@@ -106,3 +106,21 @@ def test_staff_filters_transactions_and_opens_the_details_modal(
     expect(admin.locator("[data-testid=stat-cards]")).to_contain_text("Transactions")
     expect(admin.locator("svg.chart rect").first).to_be_visible()
     shot(admin, "stats")
+
+
+def test_staff_sees_a_parked_event_and_requeues_it(live_server, open_page, shot, staff, bootstrap, settings):
+    from tests.factories import park_outbox_events
+
+    account = make_account()
+    system_fund(actor=bootstrap.system_user, to_account_id=str(account.pk), amount_paise=5_000, idempotency_key="p1")
+    assert len(park_outbox_events(settings)) == 1
+    admin = open_page()
+    log_in(admin, live_server.url, staff.email)
+    admin.goto(live_server.url + "/staff/users")
+    admin.click("nav.staff-nav >> text=Events")
+    expect(admin.locator("[data-testid=parked-count]")).to_have_text("1")
+    expect(admin.locator("[data-testid=parked-table]")).to_contain_text("mail relay refused the connection")
+    shot(admin, "events-parked")
+    admin.click("[data-testid=requeue]")
+    expect(admin.locator(".toast-success")).to_contain_text("Requeued 1 event")
+    expect(admin.locator("[data-testid=no-parked]")).to_be_visible()
