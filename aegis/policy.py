@@ -45,8 +45,9 @@ Arguments:
   routes never exhaust each other. The global limit (``AEGIS_RATELIMIT_GLOBAL``) applies to
   every request through ``GlobalRateLimitMiddleware``.
 
-Order of checks: method (405), strict limit (429, counted before authentication so anonymous
-floods count too), authentication (API 401 / page redirect to login), access (403). API
+Order of checks: global and strict limits (429; counted together by GlobalRateLimitMiddleware
+before anything else, so anonymous floods and wrong methods count too), method (405),
+authentication (API 401 / page redirect to login), access (403). API
 routes answer errors as JSON (`aegis.http.error_response`); pages through `aegis.http.error_page`.
 On API routes `request.user` comes from the token only (never the session) and `request.auth`
 holds the token's claims.
