@@ -17,6 +17,7 @@ transfer request; two of every fifteen its MongoDB round trips went to counting)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from datetime import UTC, datetime
@@ -109,8 +110,16 @@ def _collection():
     return collection(CacheEntry)
 
 
+def _document_id(key: str) -> str:
+    # Keys are IPs and emails (at most 254 characters by the forms); anything longer is hashed
+    # so no input can make an oversized _id.
+    if len(key) > 256:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return KEY_PREFIX + key
+
+
 def _read(key: str) -> dict | None:
-    return _collection().find_one({"_id": KEY_PREFIX + key}, {"counters": 1})
+    return _collection().find_one({"_id": _document_id(key)}, {"counters": 1})
 
 
 def _count(key: str, windows: dict[str, tuple[int, int, int]], now: float) -> dict:
@@ -129,7 +138,7 @@ def _count(key: str, windows: dict[str, tuple[int, int, int]], now: float) -> di
     ends = max(window + period for _allowed, period, window in windows.values())
     fields["expires_at"] = {"$max": ["$expires_at", datetime.fromtimestamp(ends, tz=UTC)]}
     arguments = {
-        "filter": {"_id": KEY_PREFIX + key},
+        "filter": {"_id": _document_id(key)},
         "update": [{"$set": fields}],
         "projection": {"counters": 1},
         "upsert": True,

@@ -188,3 +188,17 @@ def test_a_strict_route_is_counted_once_per_request(user):
     api.post(LOGIN, {"email": "x@example.com", "password": "whatever it is"})
     assert _counters("10.0.0.9")["strict:auth"]["count"] == 1
     assert _counters("10.0.0.9")["global"]["count"] == 1
+
+
+def test_an_oversized_key_is_hashed_and_still_counted(db):
+    from accounts.models import CacheEntry
+    from aegis.errors import RateLimited
+    from aegis.mongo import collection
+    from aegis.ratelimits import limit_hit
+
+    key = "x" * 100_000
+    limit_hit(group="global", rate="1/15m", key=key)
+    with pytest.raises(RateLimited):
+        limit_hit(group="global", rate="1/15m", key=key)
+    ids = [doc["_id"] for doc in collection(CacheEntry).find({}, {"_id": 1})]
+    assert len(ids) == 1 and ids[0].startswith("ratelimit:sha256:") and len(ids[0]) < 100
