@@ -32,7 +32,7 @@ def user_for_token(*, user_id, jti: str) -> User | None:
         # The localField/foreignField form, because it looks up through the unique jti index;
         # a `$lookup` sub-pipeline scans the whole blacklist on the embedded server (151 ms at
         # 20,000 entries against 0.4 ms this way).
-        {"$set": {"token_jti": jti}},
+        {"$set": {"token_jti": {"$literal": jti}}},  # a value, never read as a field path
         {
             "$lookup": {
                 "from": BlacklistedToken._meta.db_table,

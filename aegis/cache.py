@@ -18,7 +18,7 @@ only about once a minute, every read also filters on `expires_at` itself.
 
 LOCATION is the collection name (default `aegis_cache`). The rate-limit counters
 (`aegis.ratelimits`) live in the same collection under `ratelimit:` ids, which cache keys (always
-`<prefix>:<version>:<key>`) never take.
+`<prefix>:<version>:<key>`) never take; `clear()` empties the collection, counters included.
 """
 
 from __future__ import annotations

@@ -95,6 +95,10 @@ def parse_json_body(request: HttpRequest) -> dict:
         raise MalformedJSON() from None
     if not isinstance(data, dict):
         raise MalformedJSON("The request body must be a JSON object.")
+    try:  # JSON may escape a lone surrogate ("\ud800"), which no database or page can store
+        json.dumps(data, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        raise MalformedJSON("The request body contains an escape that is not valid Unicode text.") from None
     return data
 
 

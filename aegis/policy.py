@@ -65,7 +65,7 @@ from django.urls import Resolver404, resolve
 
 from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, PermissionDenied, RateLimited
 from aegis.http import error_page, error_response
-from aegis.ratelimits import Limit, client_ip, limits_hit
+from aegis.ratelimits import Limit, check_group, client_ip, limits_hit
 
 PUBLIC = "public"
 USER = "user"
@@ -108,7 +108,7 @@ def _enforce(request: HttpRequest, declared: Policy, is_api: bool) -> None:
     allowed = declared.methods + (("HEAD",) if "GET" in declared.methods else ())
     if request.method not in allowed:
         raise MethodNotAllowed(allowed=declared.methods)
-    if declared.strict and not getattr(request, "aegis_strict_counted", False):
+    if declared.strict and getattr(request, "aegis_strict_counted", None) != declared.strict:
         # Normally GlobalRateLimitMiddleware has counted it already, with the global limit in
         # the same command; a view must keep its limit if that middleware is ever left out.
         limits_hit(key=client_ip(request), limits=[strict_limit(declared.strict)])
@@ -129,6 +129,8 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
     """Declare and enforce a route's policy (see the module docstring)."""
     if access not in ACCESS_LEVELS:
         raise ValueError(f"Unknown access level {access!r}; use one of {ACCESS_LEVELS}.")
+    if strict is not None:
+        check_group(f"strict:{strict}")  # a bad name fails at import, not on every request
     declared = Policy(access=access, methods=tuple(m.upper() for m in methods), strict=strict)
 
     def decorator(view):
@@ -174,7 +176,7 @@ class GlobalRateLimitMiddleware:
             declared = self._route_policy(request)
             if declared is not None and declared.strict:
                 limits.append(strict_limit(declared.strict))
-                request.aegis_strict_counted = True
+                request.aegis_strict_counted = declared.strict
             try:
                 limits_hit(key=client_ip(request), limits=limits)
             except RateLimited as err:

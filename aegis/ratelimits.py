@@ -81,21 +81,35 @@ def limits_hit(*, key: str, limits: list[Limit], increment: bool = True) -> None
     """
     if not limits:
         return
-    now = time.time()
+    now = _now()
     windows = {}
     for limit in limits:
-        if not _GROUP.match(limit.group):
-            raise ValueError(f"Rate-limit group {limit.group!r} must match {_GROUP.pattern}.")
+        check_group(limit.group)
         allowed, period = parse_rate(limit.rate)
         windows[limit.group] = (allowed, period, int(now // period * period))
-    doc = _count(key, windows, now) if increment else _read(key)
+    doc = _count(key, windows) if increment else _read(key)
     counters = (doc or {}).get("counters", {})
+    waits = []
     for group, (allowed, period, window) in windows.items():
         counter = counters.get(group) or {}
-        count = counter.get("count", 0) if counter.get("window") == window else 0
+        # A stored window newer than ours (another host's clock is ahead) is the current one.
+        current = counter.get("window", -1) >= window
+        count = counter.get("count", 0) if current else 0
         if count > allowed or (not increment and count >= allowed):
             rate_limited(group)  # per-process metric: aegis_rate_limited_requests_total
-            raise RateLimited(retry_after=max(1, int(window + period - now)))
+            waits.append(max(counter.get("window", window), window) + period - now)
+    if waits:
+        raise RateLimited(retry_after=max(1, int(max(waits))))  # until every exceeded limit allows
+
+
+def _now() -> float:
+    return time.time()  # a seam for tests that cross window boundaries
+
+
+def check_group(group: str) -> None:
+    """ValueError unless `group` is safe as a field name (no '.', no '$')."""
+    if not isinstance(group, str) or not _GROUP.match(group):
+        raise ValueError(f"Rate-limit group {group!r} must match {_GROUP.pattern}.")
 
 
 def limit_hit(*, group: str, rate: str, key: str, increment: bool = True) -> None:
@@ -111,10 +125,15 @@ def _collection():
 
 
 def _document_id(key: str) -> str:
-    # Keys are IPs and emails (at most 254 characters by the forms); anything longer is hashed
-    # so no input can make an oversized _id.
-    if len(key) > 256:
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    # Keys are IPs and emails (at most 254 characters by the forms); anything longer, or not
+    # encodable as UTF-8 (a lone surrogate from JSON), is hashed so no input breaks the command.
+    try:
+        key.encode()
+        fits = len(key) <= 256
+    except UnicodeEncodeError:
+        fits = False
+    if not fits:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return KEY_PREFIX + key
 
 
@@ -122,15 +141,19 @@ def _read(key: str) -> dict | None:
     return _collection().find_one({"_id": _document_id(key)}, {"counters": 1})
 
 
-def _count(key: str, windows: dict[str, tuple[int, int, int]], now: float) -> dict:
-    """One atomic findAndModify: per group, restart the count in a new window, else add one."""
+def _count(key: str, windows: dict[str, tuple[int, int, int]]) -> dict:
+    """One atomic findAndModify: per group, restart the count in a new window, else add one.
+
+    Only an older stored window restarts: a request that computed the current window a moment
+    before another host stored the next one adds to that next window instead of resetting it.
+    """
     fields = {}
     for group, (_allowed, _period, window) in windows.items():
         path = f"$counters.{group}"
         fields[f"counters.{group}"] = {
             "$cond": [
-                {"$eq": [f"{path}.window", window]},
-                {"window": window, "count": {"$add": [f"{path}.count", 1]}},
+                {"$gte": [f"{path}.window", window]},  # a missing field compares lower: restart
+                {"window": f"{path}.window", "count": {"$add": [f"{path}.count", 1]}},
                 {"window": window, "count": 1},
             ]
         }

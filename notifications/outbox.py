@@ -32,8 +32,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -277,14 +275,14 @@ def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:
     Audit-logged as OUTBOX_REQUEUED with who asked (`actor`, a staff user; none from the command
     line) and how many events went back.
     """
+    from accounts.selectors import parse_object_id
     from ledger.models import AuditAction
     from ledger.services import audit_record
 
     query: dict = {"status": OutboxStatus.PARKED}
     if event_id is not None:
-        try:
-            query["_id"] = ObjectId(event_id)
-        except (InvalidId, TypeError):
+        query["_id"] = parse_object_id(event_id)
+        if query["_id"] is None:
             return 0
     result = collection(OutboxEvent).update_many(
         query,

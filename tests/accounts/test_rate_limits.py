@@ -124,21 +124,46 @@ def test_one_document_holds_every_group_of_a_client_with_separate_counts(db):
     assert _counters("10.9.0.1")["global"]["count"] == 4  # the refused hit still counted
 
 
-def test_a_new_window_starts_the_count_again(db):
-    import time
-
+def test_a_new_window_starts_the_count_again(db, monkeypatch):
+    from aegis import ratelimits
     from aegis.errors import RateLimited
     from aegis.ratelimits import Limit, limits_hit
 
+    clock = [1_800_000_000.25]  # 0.25 s into a 1-second window
+    monkeypatch.setattr(ratelimits, "_now", lambda: clock[0])
     per_second = [Limit("global", "1/1s")]
-    time.sleep(1 - time.time() % 1 + 0.01)  # start just after a window boundary
     limits_hit(key="10.9.0.2", limits=per_second)
     with pytest.raises(RateLimited) as raised:
         limits_hit(key="10.9.0.2", limits=per_second)
-    assert raised.value.retry_after == 1
-    time.sleep(1.0)
-    limits_hit(key="10.9.0.2", limits=per_second)  # the next second's window: allowed again
-    assert _counters("10.9.0.2")["global"]["count"] == 1
+    assert raised.value.retry_after == 1  # 0.75 s left, never advertised as 0
+    clock[0] += 1.0  # the next window
+    limits_hit(key="10.9.0.2", limits=per_second)
+    assert _counters("10.9.0.2")["global"] == {"window": 1_800_000_001, "count": 1}
+
+
+def test_a_host_whose_clock_lags_adds_to_the_newer_window_instead_of_resetting_it(db, monkeypatch):
+    from aegis import ratelimits
+    from aegis.ratelimits import Limit, limits_hit
+
+    per_minute = [Limit("global", "10/1m")]
+    monkeypatch.setattr(ratelimits, "_now", lambda: 1_800_000_060.5)  # a host already in the next minute
+    limits_hit(key="10.9.0.5", limits=per_minute)
+    monkeypatch.setattr(ratelimits, "_now", lambda: 1_800_000_059.9)  # a host 0.6 s behind
+    limits_hit(key="10.9.0.5", limits=per_minute)
+    assert _counters("10.9.0.5")["global"] == {"window": 1_800_000_060, "count": 2}
+
+
+def test_retry_after_waits_for_the_longest_exceeded_limit(db, monkeypatch):
+    from aegis import ratelimits
+    from aegis.errors import RateLimited
+    from aegis.ratelimits import Limit, limits_hit
+
+    monkeypatch.setattr(ratelimits, "_now", lambda: 1_800_000_000.0)  # a multiple of 60 and 3600
+    both = [Limit("strict:auth", "1/1m"), Limit("global", "1/1h")]
+    limits_hit(key="10.9.0.6", limits=both)
+    with pytest.raises(RateLimited) as raised:
+        limits_hit(key="10.9.0.6", limits=both)
+    assert raised.value.retry_after == 3600
 
 
 def test_check_only_reads_and_refuses_at_the_limit(db):
@@ -172,6 +197,18 @@ def test_concurrent_first_hits_on_a_new_key_all_count(db):
     assert (counters["global"]["count"], counters["strict:auth"]["count"]) == (80, 80)
 
 
+def test_unknown_paths_count_against_the_global_limit(db, settings):
+    settings.AEGIS_RATELIMIT_GLOBAL = "2/15m"
+    client = Client(REMOTE_ADDR="10.0.0.8")
+    assert [client.get(f"/no-such-page-{i}").status_code for i in range(2)] == [404, 404]
+    assert_429(client.get("/no-such-page-3"))
+
+
+def test_a_login_email_that_is_not_valid_utf8_is_refused_cleanly(db):
+    response = ApiClient(REMOTE_ADDR="10.0.0.10").post(LOGIN, {"email": "\ud800@example.com", "password": "x" * 12})
+    assert response.status_code == 400 and "not valid Unicode" in response.json()["message"]
+
+
 @pytest.mark.parametrize("group", ["Global", "a.b", "$x", ""])
 def test_group_names_that_could_address_other_fields_are_refused(db, group):
     from aegis.ratelimits import Limit, limits_hit
@@ -200,5 +237,6 @@ def test_an_oversized_key_is_hashed_and_still_counted(db):
     limit_hit(group="global", rate="1/15m", key=key)
     with pytest.raises(RateLimited):
         limit_hit(group="global", rate="1/15m", key=key)
-    ids = [doc["_id"] for doc in collection(CacheEntry).find({}, {"_id": 1})]
-    assert len(ids) == 1 and ids[0].startswith("ratelimit:sha256:") and len(ids[0]) < 100
+    limit_hit(group="global", rate="1/15m", key="\ud800")  # not encodable as UTF-8: hashed too
+    ids = sorted(doc["_id"] for doc in collection(CacheEntry).find({}, {"_id": 1}))
+    assert len(ids) == 2 and all(i.startswith("ratelimit:sha256:") and len(i) < 100 for i in ids)

@@ -177,8 +177,13 @@ def test_user_for_token_joins_the_blacklist_by_jti(db):
     user = make_user()
     BlacklistedToken.objects.bulk_create(BlacklistedToken(jti=uuid.uuid4().hex) for _ in range(500))
     BlacklistedToken.objects.create(jti="revoked-one")
+    BlacklistedToken.objects.create(jti="$email")  # a value, never an expression
     assert user_for_token(user_id=str(user.pk), jti="live-one") == user
     assert user_for_token(user_id=str(user.pk), jti="revoked-one") is None
+    assert user_for_token(user_id=str(user.pk), jti="$email") is None
+    found = user_for_token(user_id=str(user.pk), jti="live-one")
+    user.refresh_from_db()  # as stored: MongoDB keeps milliseconds
+    assert (found.email, found.auth_epoch, found.date_joined) == (user.email, user.auth_epoch, user.date_joined)
     assert user_for_token(user_id="not-an-id", jti="live-one") is None
     assert user_for_token(user_id="0123456789abcdef01234567", jti="live-one") is None
     user.is_active = False

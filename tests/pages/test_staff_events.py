@@ -50,3 +50,11 @@ def test_events_page_warns_when_no_dispatcher_is_running(staff, db):
 
 def test_requeue_is_post_only(staff, db):
     assert client_for(staff).get("/staff/events/requeue").status_code == 405
+
+
+def test_requeue_needs_the_csrf_token(staff, db):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    assert client.post("/staff/events/requeue").status_code == 403
