@@ -36,6 +36,20 @@ def _clean_database(db):
 
 
 @pytest.fixture
+def fail_point():
+    """arm(data, times=1): make the real server fail matching commands (its failCommand fail point)."""
+    from aegis.mongo import get_client
+
+    admin = get_client().admin
+
+    def arm(data: dict, times: int = 1):
+        admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
+
+    yield arm
+    admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+@pytest.fixture
 def mongo_uri(embedded_server):
     return embedded_server.uri
 

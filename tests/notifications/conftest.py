@@ -2,7 +2,7 @@
 
 import pytest
 
-from aegis.mongo import collection, get_client
+from aegis.mongo import collection
 from transfers.models import OutboxEvent
 
 
@@ -16,17 +16,6 @@ def _generous_limits(settings):
 def _fast_retries(settings):
     settings.AEGIS_OUTBOX_BACKOFF_SECONDS = 0
     settings.AEGIS_OUTBOX_BACKOFF_MAX_SECONDS = 0
-
-
-@pytest.fixture
-def fail_point():
-    admin = get_client().admin
-
-    def arm(data: dict, times: int = 1):
-        admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
-
-    yield arm
-    admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 def events(**query) -> list[dict]:

@@ -1,25 +1,13 @@
 """Faults injected into the real server with its `failCommand` fail point (test commands on)."""
 
-import pytest
 
 from aegis import mongo
-from aegis.mongo import collection, get_client
+from aegis.mongo import collection
 from ledger.models import LedgerEntry
 from ledger.reconcile import ledger_reconcile
 from transfers import exceptions as exc
 from transfers.models import Transaction
 from transfers.services import transfer_create
-
-
-@pytest.fixture
-def fail_point():
-    admin = get_client().admin
-
-    def arm(data: dict, times: int = 1):
-        admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
-
-    yield arm
-    admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 def send_until_answered(sender, receiver, paise, key="fault-1", attempts=5):
