@@ -127,18 +127,17 @@ class BlacklistedToken(models.Model):
         db_table = "token_blacklist"
 
 
-class CacheEntry(models.Model):
-    """The shared cache's collection (`aegis.cache.MongoCache`), declared so Django manages it.
+class RateLimitCounter(models.Model):
+    """Every rate-limit counter of one client key (`aegis.ratelimits`), declared so Django manages it.
 
-    The cache backend reads and writes it with pymongo only; this model exists so `migrate`
-    creates the collection and its TTL index, and `flush` (run between tests) empties it, so
-    rate-limit counters never leak from one test into the next.
+    Written and read with pymongo only (one atomic findAndModify per request); this model exists
+    so `migrate` creates the collection and its TTL index on `expires_at`, and `flush` (run
+    between tests) empties it, so counters never leak from one test into the next.
     """
 
-    key = models.CharField(primary_key=True, max_length=255)
-    # An int (so `$inc` is atomic) or pickled bytes; never read through the ORM.
-    value = models.BinaryField(null=True)
-    expires_at = models.DateTimeField(null=True)
+    key = models.CharField(primary_key=True, max_length=300)  # a client IP or email, or its sha256
+    counters = models.JSONField(default=dict)  # {group: {"window": epoch seconds, "count": n}}
+    expires_at = models.DateTimeField()
 
     class Meta:
-        db_table = "aegis_cache"
+        db_table = "rate_limits"

@@ -3,10 +3,10 @@
 Limits come from settings read at call time (`AEGIS_RATELIMIT_GLOBAL`, `..._STRICT`,
 `..._LOGIN`; format `count/[n]unit` such as `500/15m`), so `override_settings` works in tests.
 
-Every counter of one key (a client IP, an email address) lives in one document of the shared
-cache's collection (`aegis_cache`, which has a TTL index on `expires_at`)::
+Every counter of one key (a client IP, an email address) lives in one document of the
+`rate_limits` collection (`accounts.models.RateLimitCounter`, TTL index on `expires_at`)::
 
-    {_id: "ratelimit:<key>", counters: {<group>: {window: <start, epoch s>, count: n}}, expires_at}
+    {_id: "<key>", counters: {<group>: {window: <start, epoch s>, count: n}}, expires_at}
 
 so one request counts all the limits that apply to it (the global limit and its route's strict
 group) with ONE `findAndModify`: an update pipeline that restarts a group's count when its window
@@ -34,7 +34,6 @@ from aegis.observability import rate_limited
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
 _GROUP = re.compile(r"^[a-z][a-z0-9:-]*$")  # safe as a field name: no '.' or '$'
-KEY_PREFIX = "ratelimit:"
 
 
 class Limit(NamedTuple):
@@ -118,10 +117,10 @@ def limit_hit(*, group: str, rate: str, key: str, increment: bool = True) -> Non
 
 
 def _collection():
-    from accounts.models import CacheEntry
+    from accounts.models import RateLimitCounter
     from aegis.mongo import collection
 
-    return collection(CacheEntry)
+    return collection(RateLimitCounter)
 
 
 def _document_id(key: str) -> str:
@@ -134,7 +133,7 @@ def _document_id(key: str) -> str:
         fits = False
     if not fits:
         key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return KEY_PREFIX + key
+    return key
 
 
 def _read(key: str) -> dict | None:

@@ -190,11 +190,9 @@ AEGIS_TRANSFER_LEASE_SECONDS = int(os.environ.get("AEGIS_TRANSFER_LEASE_SECONDS"
 # Upper bound on retrying write conflicts inside one transfer (well under a worker timeout).
 AEGIS_TRANSFER_DEADLINE_SECONDS = float(os.environ.get("AEGIS_TRANSFER_DEADLINE_SECONDS", "10"))
 
-# --- Cache, rate limits, API tokens -----------------------------------------------------------
-# One cache shared by every worker process, with atomic increments (aegis/cache.py); its
-# collection also holds the rate-limit counters (aegis/ratelimits.py), which must be global,
-# not per process.
-CACHES = {"default": {"BACKEND": "aegis.cache.MongoCache", "LOCATION": "aegis_cache"}}
+# --- Rate limits, API tokens ------------------------------------------------------------------
+# No CACHES setting: nothing in Aegis uses Django's cache. State every worker must share, such as
+# the rate-limit counters, lives in MongoDB (aegis/ratelimits.py).
 
 _RATE_FORMAT = re.compile(r"^\d+/\d*[smhd]$")
 

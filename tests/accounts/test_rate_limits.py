@@ -102,10 +102,10 @@ def test_limits_come_from_the_environment(name, monkeypatch):
 
 # --- the counter itself (aegis.ratelimits.limits_hit) ------------------------------------------
 def _counters(key):
-    from accounts.models import CacheEntry
+    from accounts.models import RateLimitCounter
     from aegis.mongo import collection
 
-    return collection(CacheEntry).find_one({"_id": f"ratelimit:{key}"})["counters"]
+    return collection(RateLimitCounter).find_one({"_id": key})["counters"]
 
 
 def test_one_document_holds_every_group_of_a_client_with_separate_counts(db):
@@ -228,7 +228,7 @@ def test_a_strict_route_is_counted_once_per_request(user):
 
 
 def test_an_oversized_key_is_hashed_and_still_counted(db):
-    from accounts.models import CacheEntry
+    from accounts.models import RateLimitCounter
     from aegis.errors import RateLimited
     from aegis.mongo import collection
     from aegis.ratelimits import limit_hit
@@ -238,5 +238,23 @@ def test_an_oversized_key_is_hashed_and_still_counted(db):
     with pytest.raises(RateLimited):
         limit_hit(group="global", rate="1/15m", key=key)
     limit_hit(group="global", rate="1/15m", key="\ud800")  # not encodable as UTF-8: hashed too
-    ids = sorted(doc["_id"] for doc in collection(CacheEntry).find({}, {"_id": 1}))
-    assert len(ids) == 2 and all(i.startswith("ratelimit:sha256:") and len(i) < 100 for i in ids)
+    ids = sorted(doc["_id"] for doc in collection(RateLimitCounter).find({}, {"_id": 1}))
+    assert len(ids) == 2 and all(i.startswith("sha256:") and len(i) < 100 for i in ids)
+
+
+def test_counters_expire_through_a_ttl_index(db):
+    from datetime import UTC
+
+    from accounts.models import RateLimitCounter
+    from aegis.mongo import collection
+    from aegis.ratelimits import Limit, limits_hit
+
+    indexes = collection(RateLimitCounter).index_information()
+    ttl = [spec for spec in indexes.values() if "expireAfterSeconds" in spec]
+    assert ttl and ttl[0]["key"] == [("expires_at", 1)] and ttl[0]["expireAfterSeconds"] == 0
+    limits_hit(key="10.9.0.7", limits=[Limit("global", "5/15m"), Limit("strict:auth", "5/1h")])
+    doc = collection(RateLimitCounter).find_one({"_id": "10.9.0.7"})
+    window_end = doc["counters"]["strict:auth"]["window"] + 3600  # the longest window held
+    expires = doc["expires_at"]
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)  # stored in UTC
+    assert expires.timestamp() == pytest.approx(window_end, abs=1e-3)

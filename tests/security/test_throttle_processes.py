@@ -1,6 +1,6 @@
-"""Login throttles hold across worker processes: the counters live in the shared MongoDB cache
-(aegis.cache.MongoCache), so attempts made by one OS process count against the budget another
-one sees. Per-process counters would let every process have the full budget."""
+"""Login throttles hold across worker processes: the counters live in MongoDB (aegis.ratelimits),
+so attempts made by one OS process count against the budget another one sees. Per-process
+counters would let every process have the full budget."""
 
 import json
 import subprocess
