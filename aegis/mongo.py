@@ -95,6 +95,8 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
                 result = callback(session)
             except PyMongoError as exc:
                 _abort_quietly(session)
+                if exc.timeout:  # a caller's pymongo.timeout() ran out: retrying cannot help
+                    raise TransactionDeadlineExceeded(str(exc)) from exc
                 if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
                     attempt += 1
                     conflict_retries += 1
@@ -111,6 +113,8 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
                     session.commit_transaction()
                     return result
                 except PyMongoError as exc:
+                    if exc.timeout:  # the commit's result is unknown; the caller looks it up
+                        raise TransactionDeadlineExceeded(str(exc)) from exc
                     if exc.has_error_label("UnknownTransactionCommitResult") and time.monotonic() < deadline:
                         _logger.warning("commit result unknown; committing again: %s", exc)
                         time.sleep(0.01)

@@ -37,13 +37,14 @@ def _clean_database(db):
 
 @pytest.fixture
 def fail_point():
-    """arm(data, times=1): make the real server fail matching commands (its failCommand fail point)."""
+    """arm(data, times=1, skip=0): make the real server fail (or hold) matching commands (its failCommand)."""
     from aegis.mongo import get_client
 
     admin = get_client().admin
 
-    def arm(data: dict, times: int = 1):
-        admin.command({"configureFailPoint": "failCommand", "mode": {"times": times}, "data": data})
+    def arm(data: dict, times: int = 1, skip: int = 0):
+        mode = {"times": times, "skip": skip} if skip else {"times": times}
+        admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
 
     yield arm
     admin.command({"configureFailPoint": "failCommand", "mode": "off"})

@@ -23,8 +23,6 @@ from transfers.money import parse_amount
 from transfers.serializers import ledger_entry_json, transaction_json
 from transfers.services import MAX_KEY_LENGTH, MAX_NOTE_LENGTH, TransferResult, system_fund, transfer_create
 
-# A string amount is plain rupees: digits, optionally a point and one or two decimals.
-AMOUNT_STRING = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,2})?$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -32,8 +30,6 @@ def _amount(data: dict) -> int:
     value = data.get("amount")
     if value is None:
         raise ValidationFailed("amount is required.", field="amount")
-    if isinstance(value, str) and not AMOUNT_STRING.match(value):
-        raise ValidationFailed("amount must be a number of rupees with at most 2 decimals.", field="amount")
     return parse_amount(value)
 
 

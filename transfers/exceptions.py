@@ -19,19 +19,25 @@ class SenderNotActive(TransferRejected):
     message = "The sending account is not active."
 
 
-class ReceiverNotActive(TransferRejected):
-    code = "receiver_not_active"
-    message = "The receiving account is not active."
+class RecipientUnavailable(TransferRejected):
+    """One answer for an unknown, frozen or closed recipient (or one in another currency).
+
+    The same code, message and status whatever the cause, so a sender cannot map which accounts
+    exist or are frozen; `reason` (receiver_unknown, receiver_frozen, receiver_closed,
+    currency_mismatch) goes only to the audit entry and the staff console.
+    """
+
+    code = "recipient_unavailable"
+    message = "This account cannot receive payments."
+
+    def __init__(self, *, reason: str):
+        self.reason = reason
+        super().__init__()
 
 
 class SelfTransfer(TransferRejected):
     code = "self_transfer"
     message = "You cannot transfer money to the same account."
-
-
-class CurrencyMismatch(TransferRejected):
-    code = "currency_mismatch"
-    message = "Both accounts must use the same currency."
 
 
 class IdempotencyKeyReused(TransferRejected):

@@ -26,7 +26,8 @@ class MoneyForm(forms.Form):
     """Recipient, amount (rupees), note and the server-issued idempotency key."""
 
     to_account = forms.CharField(label="Recipient account ID", max_length=24, strip=True)
-    amount = forms.CharField(label="Amount (₹)", max_length=32, strip=True)
+    # Not stripped: the one amount parser refuses surrounding spaces instead of guessing.
+    amount = forms.CharField(label="Amount (₹)", max_length=32, strip=False)
     note = forms.CharField(label="Note", max_length=140, required=False, strip=True)
     idempotency_key = forms.CharField(max_length=KEY_MAX, required=False, widget=forms.HiddenInput)
 

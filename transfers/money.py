@@ -1,39 +1,46 @@
 """Money is integer paise everywhere inside Aegis; rupees exist only at the edges.
 
-Amounts are parsed with Decimal, never float: `10.001` is refused, not rounded.
+`parse_amount` is the one way an amount enters Aegis, from every surface (JSON numbers and
+strings, page and staff forms, commands). The rule is written, not inferred: ASCII digits,
+optionally one point and one or two more digits. No sign, exponent, underscore, grouping,
+whitespace or non-ASCII digit. Paise are computed with integer arithmetic from the digits, so
+no precision context can round an amount: it is refused, never rounded.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from aegis.errors import ValidationFailed
 
 PAISE_PER_RUPEE = 100
 MAX_TRANSFER_PAISE = 10_000 * PAISE_PER_RUPEE
+# Far past any allowed amount (so "00010000.00" still parses), short enough to bound the work.
+MAX_AMOUNT_CHARS = 32
+_AMOUNT = re.compile(r"(?P<rupees>[0-9]+)(?:\.(?P<paise>[0-9]{1,2}))?", re.ASCII)
+AMOUNT_RULE = (
+    "rupees in ASCII digits with at most 2 decimals, like 1500 or 1500.50 (no sign, exponent, spaces or separators)"
+)
 
 
 def parse_amount(value, *, field: str = "amount") -> int:
-    """Rupees as a JSON number (parsed as Decimal), string or int -> positive integer paise."""
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        # floats only reach here from code that parsed JSON without Decimal: refuse, never round.
-        raise ValidationFailed(f"{field} must be a number of rupees with at most 2 decimals.", field=field)
-    if isinstance(value, str):
-        value = value.strip()
-        if not value or len(value) > 32:
-            raise ValidationFailed(f"{field} must be a number of rupees with at most 2 decimals.", field=field)
-    try:
-        amount = Decimal(value) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, TypeError, ValueError):
-        raise ValidationFailed(f"{field} must be a number of rupees with at most 2 decimals.", field=field) from None
-    if not amount.is_finite():
-        raise ValidationFailed(f"{field} must be a finite number.", field=field)
-    if amount <= 0:
+    """Rupees (a JSON integer, a JSON number parsed as Decimal, or a string) -> positive integer paise.
+
+    A JSON number is judged by the digits it was written with (`Decimal` keeps them): 10.5 and
+    10.50 pass, 1e3, 10.001 and 10.0000000000000000000000000001 are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        # A float only reaches here from code that parsed JSON without Decimal: refuse, never round.
+        raise ValidationFailed(f"{field} must be {AMOUNT_RULE}.", field=field)
+    text = value if isinstance(value, str) else str(value)
+    match = _AMOUNT.fullmatch(text) if len(text) <= MAX_AMOUNT_CHARS else None
+    if match is None:
+        raise ValidationFailed(f"{field} must be {AMOUNT_RULE}.", field=field)
+    paise = int(match["rupees"]) * PAISE_PER_RUPEE + int((match["paise"] or "0").ljust(2, "0"))
+    if paise <= 0:
         raise ValidationFailed(f"{field} must be greater than zero.", field=field)
-    if amount > Decimal(MAX_TRANSFER_PAISE) / PAISE_PER_RUPEE:
+    if paise > MAX_TRANSFER_PAISE:
         raise ValidationFailed(f"{field} must be at most ₹10,000.00 per transfer.", field=field)
-    paise = amount * PAISE_PER_RUPEE
-    if paise != paise.to_integral_value():
-        raise ValidationFailed(f"{field} can have at most 2 decimal places.", field=field)
-    return int(paise)
+    return paise
 
 
 def paise_to_rupees(paise: int) -> Decimal:

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pymongo
 from bson import Int64, ObjectId
 from django.conf import settings
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
 
 from accounts.models import Account, AccountStatus, User
 from accounts.selectors import parse_object_id
@@ -115,16 +115,11 @@ def transfer_create(
     _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
     # Ownership first: a foreign or malformed id is "not found" before anything else happens.
     sender_oid = _oid(from_account_id, thing="Account")
-    receiver_oid = _oid(to_account_id, thing="Recipient account")
-    # One read for both accounts; ownership is judged before anything else happens.
-    found = {a["_id"]: a for a in collection(Account).find({"_id": {"$in": [sender_oid, receiver_oid]}},
-                                                           {"user_id": 1, "currency": 1})}
-    sender = found.get(sender_oid)
+    sender = collection(Account).find_one({"_id": sender_oid}, {"user_id": 1, "currency": 1})
     if sender is None or sender["user_id"] != actor.pk:
         raise NotFound(thing="Account")
     return _transfer(
-        actor=actor, sender=sender, receiver=found.get(receiver_oid), to_account_id=to_account_id,
-        amount_paise=amount_paise,
+        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
         idempotency_key=idempotency_key, note=note, request_id=request_id, kind=TransactionKind.TRANSFER,
     )
 
@@ -152,35 +147,42 @@ def system_fund(
     )
 
 
-def _transfer(
-    *, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind,
-    receiver: dict | None = None,
-):
+def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind):
     # Callers that do not pass one (staff pages, commands) still get the request's id.
     request_id = request_id or current_request_id()
-    receiver_oid = _oid(to_account_id, thing="Recipient account")
+    receiver_oid = parse_object_id(to_account_id)
+    if receiver_oid is None:
+        raise ValidationFailed("toAccount must be an account id (24 hexadecimal characters).", field="toAccount")
     if receiver_oid == sender["_id"]:
         raise exc.SelfTransfer()
-    if receiver is None:
-        receiver = collection(Account).find_one({"_id": receiver_oid}, {"currency": 1})
-    if receiver is None:
-        raise NotFound(thing="Recipient account")
-    if receiver["currency"] != sender["currency"]:
-        raise exc.CurrencyMismatch()
+    # The recipient is not looked up here: whether it exists, is ACTIVE and uses the sender's
+    # currency is judged inside the money transaction, and every "no" there is the same
+    # recorded refusal (exc.RecipientUnavailable), so no answer tells which accounts exist.
 
     fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
+    claimed = None
     try:
-        claimed = _claim(
-            sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
-            note=note, fp=fp, kind=kind, actor=actor,
-        )
-        if isinstance(claimed, TransferResult):
-            return claimed  # a replay of a COMPLETED transfer
-        return _execute(claimed, request_id=request_id)
+        # One bound for every command of the transfer, so a single hung command (a `w: majority`
+        # write has no wtimeout) cannot outlive the deadline that the conflict retries keep.
+        with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS):
+            claimed = _claim(
+                sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
+                note=note, fp=fp, kind=kind, actor=actor,
+            )
+            if isinstance(claimed, TransferResult):
+                return claimed  # a replay of a COMPLETED transfer
+            return _execute(claimed, request_id=request_id)
+    except TransactionDeadlineExceeded:
+        # Not a business failure: conflicts or unknown commit results outlasted the deadline.
+        logger.warning("transfer with key %r: the deadline ran out", idempotency_key)
+        _release_claim(claimed)
+        raise exc.TransferBusy() from None
     except PyMongoError:
         # The database failed us outside a transaction's own retries (a dropped connection, a
-        # failover). Whatever happened is safe to retry with the same key; say so, never a 500.
+        # failover, a timeout). Whatever happened is safe to retry with the same key; say so,
+        # never a 500, and free the claim so that retry is not told "in flight" for a lease.
         logger.exception("transfer with key %r: database error", idempotency_key)
+        _release_claim(claimed)
         raise exc.TransferBusy() from None
 
 
@@ -220,9 +222,9 @@ def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor) ->
         return doc
     except DuplicateKeyError:
         pass
-    existing = transactions.find_one({"idempotency_key": key, "from_account_id": sender["_id"]})
-    if existing is None:  # pragma: no cover - a unique-index hit always has a holder
-        raise exc.TransferInFlight()
+    existing = _idempotency_reads().find_one({"idempotency_key": key, "from_account_id": sender["_id"]})
+    if existing is None:  # a unique-index hit always has a holder; a rollback could still remove it
+        raise exc.TransferBusy()
     if existing["fingerprint"] != fp:
         raise exc.IdempotencyKeyReused()
     return _reclaim(existing)
@@ -251,6 +253,7 @@ def _reclaim(existing: dict) -> dict | TransferResult:
             guard,
             {"$set": {"status": TransactionStatus.PROCESSING, "attempt_id": attempt_id,
                       "lease_expires_at": _lease_until(now), "failure_reason": "", "failure_code": "",
+                      "failure_detail": "",
                       "updated_at": now}},
             return_document=ReturnDocument.AFTER,
         )
@@ -261,12 +264,23 @@ def _reclaim(existing: dict) -> dict | TransferResult:
     if claimed is not None:
         return claimed
     # Someone else changed it first (a concurrent retry won the claim): answer by the new state.
-    current = transactions.find_one({"_id": existing["_id"]})
+    current = _idempotency_reads().find_one({"_id": existing["_id"]})
+    if current is None:
+        raise exc.TransferBusy()
     if current["status"] == TransactionStatus.COMPLETED:
         return TransferResult(current, replayed=True)
     if current["status"] == TransactionStatus.FAILED and current["retry_count"] >= MAX_USER_RETRIES:
         raise exc.RetriesExhausted(current)
     raise exc.TransferInFlight()
+
+
+def _idempotency_reads():
+    """Transactions read with majority read concern, for every answer given about a key.
+
+    A replay must only ever return what a majority holds: on a replica set a default (local)
+    read could return a result that a failover later rolls back.
+    """
+    return collection(Transaction).with_options(read_concern=ReadConcern("majority"))
 
 
 def _aware(value: datetime) -> datetime:
@@ -281,6 +295,11 @@ class _ClaimLost(Exception):
 
 
 def _execute(txn: dict, *, request_id: str) -> TransferResult:
+    """Run the money transaction for a claim we hold; a refusal is recorded as FAILED.
+
+    If our claim was settled by someone else meanwhile (recovery after our lease ran out, then
+    a retry), the answer is the record's current state, never our own stale view of it.
+    """
     try:
         try:
             completed = run_transaction(
@@ -293,38 +312,37 @@ def _execute(txn: dict, *, request_id: str) -> TransferResult:
             raise exc.TransferFailed(failed, refusal) from None
     except _ClaimLost:
         return _answer_for(txn["_id"])
-    except TransactionDeadlineExceeded:
-        # Not a business failure: free the claim at once so a retry with the same key can take
-        # it over; if the last commit did land, that retry finds COMPLETED and replays it.
-        _release_claim(txn)
-        logger.warning("transfer %s: conflicts outlasted the deadline", txn["_id"])
-        raise exc.TransferBusy() from None
 
 
-def _release_claim(txn: dict) -> None:
+def _release_claim(txn: dict | None) -> None:
+    """Let a same-key retry take the claim over now instead of after the lease.
+
+    Runs outside the transfer's timeout (which may be what just ran out). Conditional on our
+    attempt still holding a PROCESSING claim: if our last commit did land, the record is
+    COMPLETED, nothing changes, and the retry replays it. Money only moves in the transaction
+    that settles the claim on `attempt_id`, so an early release can never move it twice.
+    """
+    if not isinstance(txn, dict):
+        return
     try:
-        collection(Transaction).update_one(
-            {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
-            {"$set": {"lease_expires_at": _now()}},
-        )
+        with pymongo.timeout(5):
+            collection(Transaction).update_one(
+                {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
+                {"$set": {"lease_expires_at": _now()}},
+            )
     except PyMongoError:  # the lease still runs out by itself
         logger.warning("transfer %s: could not release the claim early", txn["_id"])
 
 
 def _answer_for(txn_id: ObjectId) -> TransferResult:
-    current = collection(Transaction).find_one({"_id": txn_id})
+    current = _idempotency_reads().find_one({"_id": txn_id})
+    if current is None:
+        raise exc.TransferBusy()
     if current["status"] == TransactionStatus.COMPLETED:
         return TransferResult(current, replayed=True)
     if current["status"] == TransactionStatus.FAILED:
         raise exc.TransferFailed(current, exc.TransferRejected(current["failure_reason"] or None))
     raise exc.TransferInFlight()
-
-
-def _test_pause_point(name: str) -> None:
-    """Lets a crash test freeze a worker at a named point; inert unless the variable is set."""
-    if os.environ.get("AEGIS_TEST_PAUSE_AT") == name:
-        print(f"PAUSED {name}", flush=True)
-        time.sleep(3600)
 
 
 def _move_money(session, txn: dict, *, request_id: str) -> dict:
@@ -337,7 +355,7 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
 
     # Settle our claim first: if recovery took it over, stop before touching any balance.
     completion = {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
-                  "lease_expires_at": None, "failure_reason": "", "failure_code": ""}
+                  "lease_expires_at": None, "failure_reason": "", "failure_code": "", "failure_detail": ""}
     claim = collection(Transaction).update_one(
         {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
         {"$set": completion}, session=session,
@@ -368,7 +386,6 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         if current is None or current["status"] != AccountStatus.ACTIVE:
             raise exc.SenderNotActive()
         raise exc.InsufficientFunds()
-    _test_pause_point("after_debit")
 
     receiver = accounts.find_one_and_update(
         {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
@@ -376,7 +393,7 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
     )
     if receiver is None:
-        raise exc.ReceiverNotActive()
+        raise exc.RecipientUnavailable(reason=_why_not_receiving(session, txn))
 
     collection(LedgerEntry).insert_many(
         [
@@ -386,6 +403,17 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         session=session,
     )
     return settled
+
+
+def _why_not_receiving(session, txn: dict) -> str:
+    """The real reason a recipient refused a credit: for the audit entry and staff, never the sender."""
+    account = collection(Account).find_one({"_id": txn["to_account_id"]}, {"status": 1, "currency": 1},
+                                           session=session)
+    if account is None:
+        return "receiver_unknown"
+    if account["currency"] != txn["currency"]:
+        return "currency_mismatch"
+    return f"receiver_{str(account['status']).lower()}"
 
 
 def _ledger_doc(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
@@ -439,13 +467,16 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
     """FAILED + retry_count + 1 + audit + outbox event, in one transaction, if we still hold the claim."""
     is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
     action = AuditAction.SYSTEM_TRANSFER_FAILED if is_funding else AuditAction.TRANSFER_FAILED
+    # What only the audit log and staff see (e.g. why a recipient refused); the sender sees the code.
+    detail = getattr(refusal, "reason", refusal.code)
 
     def write(session):
         now = _now()
         failed = collection(Transaction).find_one_and_update(
             {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
             {"$set": {"status": TransactionStatus.FAILED, "failure_reason": refusal.message,
-                      "failure_code": refusal.code, "lease_expires_at": None, "updated_at": now},
+                      "failure_code": refusal.code, "failure_detail": detail, "lease_expires_at": None,
+                      "updated_at": now},
              "$inc": {"retry_count": 1}},
             return_document=ReturnDocument.AFTER, session=session,
         )
@@ -454,17 +485,15 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
         collection(AuditLog).insert_one(
             audit_document(
                 action=action, status="FAILURE", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
-                details=_audit_details(txn, reason=refusal.code), request_id=request_id, now=now,
+                details=_audit_details(txn, reason=detail), request_id=request_id, now=now,
             ),
             session=session,
         )
         collection(OutboxEvent).insert_one(_event_doc("transaction.failed", failed, request_id, now), session=session)
         return failed
 
-    try:
-        return run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)
-    except _ClaimLost:
-        return collection(Transaction).find_one({"_id": txn["_id"]})
+    # _ClaimLost propagates: the record is someone else's now, and _execute answers by its state.
+    return run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)
 
 
 # --- step 5: recovery of claims whose holder died ---------------------------------------------

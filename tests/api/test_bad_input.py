@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from accounts.models import AccountStatus, Role
 from accounts.services import system_bootstrap
+from ledger.models import AuditLog
 from tests.accounts.conftest import api_as
 from tests.factories import make_account, make_user
 from transfers.models import Transaction
@@ -116,13 +117,30 @@ def test_malformed_bodies_and_wrong_content_types_are_400(pair, raw, content_typ
     assert response.json()["code"] == code
 
 
-def test_unknown_and_foreign_accounts_are_404(pair):
+def test_a_foreign_sender_account_is_404(pair):
     sender, receiver = pair
-    client = api_as(sender.user)
-    foreign = client.post("/api/transactions", payload(receiver, sender))
+    foreign = api_as(sender.user).post("/api/transactions", payload(receiver, sender))
     assert foreign.status_code == 404 and foreign.json()["message"] == "Account not found."
-    unknown = client.post("/api/transactions", payload(sender, receiver, toAccount=str(ObjectId())))
-    assert unknown.status_code == 404 and unknown.json()["message"] == "Recipient account not found."
+
+
+def test_unknown_frozen_and_closed_recipients_get_one_answer(pair):
+    """No answer tells a sender which accounts exist or are frozen (issue 13, item 9)."""
+    sender, receiver = pair
+    frozen = make_account(status=AccountStatus.FROZEN)
+    closed = make_account(status=AccountStatus.CLOSED)
+    client = api_as(sender.user)
+    answers = []
+    for key, to in (("u", str(ObjectId())), ("f", str(frozen.pk)), ("c", str(closed.pk))):
+        response = client.post("/api/transactions", payload(sender, receiver, toAccount=to, idempotencyKey=key))
+        body = response.json()
+        answers.append((response.status_code, body["code"], body["message"], sorted(body),
+                        body["transaction"]["failureCode"], body["transaction"]["failureReason"]))
+    assert len(set(map(str, answers))) == 1, answers
+    assert answers[0][:3] == (422, "recipient_unavailable", "This account cannot receive payments.")
+    # The real reason is kept for staff: in the audit entry and on the record (never serialized).
+    reasons = {a.details["reason"] for a in AuditLog.objects.filter(action="TRANSFER_FAILED")}
+    assert reasons == {"receiver_unknown", "receiver_frozen", "receiver_closed"}
+    assert "failure_detail" not in str(answers)
 
 
 def test_duplicate_key_with_other_payload_is_422_and_self_transfer_is_422(pair):
@@ -157,9 +175,8 @@ def test_funding_is_for_the_system_user_only_and_validated(bank, pair):
     system = api_as(bank.system_user)
     bad = system.post("/api/transactions/system/initial-funds", {**body, "amount": "5.555"})
     assert bad.status_code == 400 and bad.json()["field"] == "amount"
-    assert (
-        system.post("/api/transactions/system/initial-funds", {**body, "toAccount": str(ObjectId())}).status_code == 404
-    )
+    unknown = system.post("/api/transactions/system/initial-funds", {**body, "toAccount": str(ObjectId())})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "recipient_unavailable"
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,7 @@ def test_the_whole_seed_flow_over_http(bank):
     to_frozen = asha.post(
         "/api/transactions", {"fromAccount": asha_acc, "toAccount": ravi_acc, "amount": 1, "idempotencyKey": "f-1"}
     )
-    assert to_frozen.status_code == 422 and to_frozen.json()["code"] == "receiver_not_active"
+    assert to_frozen.status_code == 422 and to_frozen.json()["code"] == "recipient_unavailable"
     users = admin.get("/api/admin/users?limit=10").json()
     assert users["total"] == 3  # Asha, Ravi and the admin; never the system user
     by_email = {u["email"]: u for u in users["users"]}

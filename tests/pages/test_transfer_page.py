@@ -94,7 +94,7 @@ def test_a_frozen_account_gets_a_disabled_form(sender, receiver, staff):
 
 def test_bad_input_is_shown_on_the_form(sender):
     html = client_for(sender.user).post("/transfer", {"to_account": "nope", "amount": "1.001"}).content.decode()
-    assert "24-character account ID" in html and "2 decimal places" in html
+    assert "24-character account ID" in html and "at most 2 decimals" in html
 
 
 def test_history_and_dashboard_show_the_transfer(bootstrap, sender, receiver):

@@ -22,13 +22,28 @@ pytestmark = pytest.mark.slow
 RECOVERY_WINDOW_SECONDS = 120
 
 
-def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pair, subprocess_env):
+def _wait_for_processing(key: str, proc, timeout: float = 30) -> None:
+    started = time.monotonic()
+    while collection(Transaction).find_one({"idempotency_key": key, "status": "PROCESSING"}) is None:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() - started < timeout, "the worker never claimed the key"
+        time.sleep(0.05)
+
+
+def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pair, subprocess_env, fail_point):
     sender, receiver = funded_pair
+    # Freeze the worker inside its money transaction, after the debit: the server holds its
+    # second findAndModify (the credit) for a minute. Scoped to the worker's connections by
+    # appName, so this test's own client is never held. No test hook lives in the money path.
+    fail_point({"failCommands": ["findAndModify"], "appName": "crash-worker", "blockConnection": True,
+                "blockTimeMS": 60_000}, times=1, skip=1)
+    env = dict(subprocess_env, MONGODB_URI=subprocess_env["MONGODB_URI"] + "&appName=crash-worker")
     op = {"op": "transfer", "from": str(sender.pk), "to": str(receiver.pk), "amount": 70_000, "key": "crash-1"}
-    proc = spawn({"ops": [op]}, dict(subprocess_env, AEGIS_TEST_PAUSE_AT="after_debit"))
+    proc = spawn({"ops": [op]}, env)
     try:
-        line = proc.stdout.readline()
-        assert line.strip() == "PAUSED after_debit", proc.stderr.read()
+        _wait_for_processing("crash-1", proc)
+        time.sleep(1.5)  # the claim is in; its transaction reaches the held credit within milliseconds
+        assert proc.poll() is None, proc.stderr.read()
         os.kill(proc.pid, signal.SIGKILL)  # no abort, no endSessions: the transaction is left open
         proc.wait(timeout=10)
     finally:

@@ -48,7 +48,7 @@ class Bank(RuleBasedStateMachine):
             system_fund(actor=self.bank.system_user, to_account_id=str(account.pk), amount_paise=amount,
                         idempotency_key=f"fund-{self.fund_no}")
         except exc.TransferFailed as failed:
-            assert account.pk in self.frozen and failed.code == "receiver_not_active"
+            assert account.pk in self.frozen and failed.code == "recipient_unavailable"
             return
         assert account.pk not in self.frozen
         self.balance[account.pk] += amount
@@ -71,7 +71,7 @@ class Bank(RuleBasedStateMachine):
             return
         except exc.TransferFailed as failed:
             assert known is None or known["status"] == "FAILED"
-            expected = {"insufficient_funds", "sender_not_active", "receiver_not_active"}
+            expected = {"insufficient_funds", "sender_not_active", "recipient_unavailable"}
             assert failed.code in expected
             if failed.code == "insufficient_funds":
                 assert self.balance[sender.pk] < amount and sender.pk not in self.frozen

@@ -128,7 +128,8 @@ def test_frozen_receiver_fails_and_succeeds_after_unfreeze(funded_pair, bank):
     account_set_status(account=receiver, actor=bank.admin_user, new_status=AccountStatus.FROZEN)
     with pytest.raises(exc.TransferFailed) as raised:
         send(sender, receiver, 5_000)
-    assert raised.value.code == "receiver_not_active"
+    assert raised.value.code == "recipient_unavailable"
+    assert raised.value.transaction["failure_detail"] == "receiver_frozen"  # for staff; the sender sees the code
     assert balances(sender, receiver) == [500_000, 0]  # the debit rolled back with the rest
     account_set_status(account=receiver, actor=bank.admin_user, new_status=AccountStatus.ACTIVE)
     assert send(sender, receiver, 5_000).transaction["status"] == "COMPLETED"
@@ -158,21 +159,27 @@ def test_invalid_requests_are_refused_before_anything_is_written(funded_pair, pa
     assert collection(Transaction).count_documents({"from_account_id": sender.pk}) == 0
 
 
-def test_self_transfer_and_unknown_recipient_are_refused(funded_pair):
+def test_self_transfer_is_refused_before_anything_is_written(funded_pair):
     sender, _ = funded_pair
     with pytest.raises(exc.SelfTransfer):
         send(sender, sender, 100)
-    with pytest.raises(NotFound):
-        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id="0123456789abcdef01234567",
-                        amount_paise=100, idempotency_key="k2")
     assert collection(Transaction).count_documents({"from_account_id": sender.pk}) == 0
 
 
-def test_currency_mismatch_is_refused(funded_pair):
+def test_unknown_recipient_and_other_currency_are_the_same_recorded_refusal(funded_pair):
     sender, _ = funded_pair
+    with pytest.raises(exc.TransferFailed) as unknown:
+        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id="0123456789abcdef01234567",
+                        amount_paise=100, idempotency_key="k2")
     dollars = make_account(currency="USD")
-    with pytest.raises(exc.CurrencyMismatch):
+    with pytest.raises(exc.TransferFailed) as other_currency:
         send(sender, dollars, 100)
+    for raised, detail in ((unknown, "receiver_unknown"), (other_currency, "currency_mismatch")):
+        assert raised.value.code == "recipient_unavailable"
+        assert raised.value.message == "This account cannot receive payments."
+        assert raised.value.transaction["failure_detail"] == detail
+    assert balances(sender) == [500_000]
+    assert_reconciled()
 
 
 def test_key_in_flight_answers_conflict(funded_pair):
