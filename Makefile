@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox chaos clean
+.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox bench-login chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ install-dev: $(VENV)/.installed-dev chromium
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
-## Install what is missing, start the embedded database (unless MONGODB_URI is set),
-## migrate, bootstrap the system user and first admin, and serve on http://127.0.0.1:$(PORT)
+## Install what is missing, start the embedded database (unless MONGODB_URI is set), migrate,
+## bootstrap the system user and first admin, collect static files, and serve the production
+## stack (gunicorn, DEBUG off) on http://127.0.0.1:$(PORT), with the recovery sweeper and the
+## outbox dispatcher beside it. Ctrl+C stops it gracefully.
 run: install
 	PORT=$(PORT) bash scripts/run.sh
+
+## The same steps, then Django's development server with autoreload and DEBUG on.
+dev: install
+	PORT=$(PORT) bash scripts/run.sh --dev
 
 ## Install what is missing and run lint + the whole test suite against a real embedded server.
 test: install-dev
@@ -65,6 +71,10 @@ bench-engine: install-dev
 ## The JSON API over HTTP under gunicorn vs the engine alone (see loadtest/http_bench.py).
 bench: install-dev
 	$(PY) -m loadtest.http_bench $(BENCH_ARGS)
+
+## Median API latency idle and during a burst of 50 logins from one address (see loadtest/login_burst.py).
+bench-login: install-dev
+	$(PY) -m loadtest.login_burst $(BENCH_ARGS)
 
 ## N rounds of load + SIGKILL (web worker or database) + recovery checks (see loadtest/chaos.py).
 chaos: install-dev

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Django's command-line utility for Aegis.
 
-A database that cannot be reached is reported as one clear line, not a traceback.
+A database that cannot be reached, or a setting that is refused, is reported as one clear line,
+not a traceback.
 """
 
 import os
@@ -10,6 +11,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aegis.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
     from pymongo.errors import ConnectionFailure
 
@@ -19,6 +21,9 @@ def main() -> None:
         from aegis.mongo import unreachable_message
 
         print(unreachable_message(exc), file=sys.stderr)
+        sys.exit(2)
+    except ImproperlyConfigured as exc:
+        print(f"aegis: {exc}", file=sys.stderr)
         sys.exit(2)
 
 

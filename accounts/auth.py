@@ -8,6 +8,13 @@ Logout puts the `jti` on the blacklist (a TTL collection), after which the token
 too; a password change or a freeze bumps the user's `auth_epoch`, which ends every token (and
 session) issued before it on its next request.
 
+Failed logins are limited twice (`login_failures_check`, see docs/rate-limits.md): per email
+*and client address* (AEGIS_RATELIMIT_LOGIN, 10 per 15 minutes), so one address cannot keep
+guessing; and per email across all addresses (AEGIS_RATELIMIT_LOGIN_ACCOUNT, 100 per 15
+minutes), a ceiling over which only addresses with fewer than OVER_CEILING_ALLOWANCE failures
+may still try. A stranger's wrong guesses therefore never lock the owner out of their own
+address. Every password check on request input holds a slot (`password_check_slot`).
+
 Re-authentication ("sudo mode"): `reauth_confirm` checks the signed-in user's password again
 and stamps the session; `reauth_is_fresh` says whether that happened within
 AEGIS_REAUTH_SECONDS. Sensitive staff actions (freeze/unfreeze) require it.
@@ -18,6 +25,8 @@ A token is read from `Authorization: Bearer <token>` first, else from the HttpOn
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,7 +40,8 @@ from django.http import HttpRequest, HttpResponse
 from accounts.models import BlacklistedToken, User
 from accounts.selectors import user_for_token
 from aegis.errors import NotAuthenticated, RateLimited
-from aegis.ratelimits import client_ip, limit_hit
+from aegis.observability import rate_limited
+from aegis.ratelimits import Limit, PasswordChecksBusy, client_ip, limit_reset, limits_state, password_check_slot
 from ledger.models import AuditAction
 from ledger.services import audit_record
 
@@ -129,38 +139,89 @@ def token_cookie_clear(response: HttpResponse) -> None:
     response.delete_cookie(settings.JWT_COOKIE_NAME, path="/", samesite=settings.JWT_COOKIE_SAMESITE)
 
 
+# --- failed-login limits -------------------------------------------------------------------------
+# Over the per-account ceiling, an address may still fail this often: the owner who mistyped
+# once still gets in, while a guesser spread over N addresses gains at most 2 N more guesses.
+OVER_CEILING_ALLOWANCE = 2
+
+
+def _client_key(email: str, ip: str) -> str:
+    # Hashed: an email may hold any character, so no separator could keep pairs apart.
+    return "login:" + hashlib.sha256(json.dumps([email, ip]).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _login_limits() -> tuple[Limit, Limit]:
+    return (
+        Limit("login-address", settings.AEGIS_RATELIMIT_LOGIN),
+        Limit("login-account", settings.AEGIS_RATELIMIT_LOGIN_ACCOUNT),
+    )
+
+
+def login_failures_check(request: HttpRequest, *, email: str) -> None:
+    """RateLimited (its `params["limit"]` "address" or "account") if this client may not try a
+    password for `email` now. Reads only; the same work whether or not the email exists."""
+    per_client, per_account = _login_limits()
+    ip = client_ip(request)
+    state = limits_state(key=_client_key(email, ip), limits=[per_client], increment=False)
+    failed, allowed, wait = state[per_client.group]
+    if failed >= allowed:
+        rate_limited(per_client.group)
+        raise RateLimited(retry_after=wait, limit="address")
+    total, ceiling, total_wait = limits_state(key=email, limits=[per_account], increment=False)[per_account.group]
+    if total >= ceiling and failed >= OVER_CEILING_ALLOWANCE:
+        rate_limited(per_account.group)
+        # Allowed again when either count starts over, whichever comes first.
+        raise RateLimited(retry_after=min(wait, total_wait), limit="account")
+
+
+def login_failure_record(request: HttpRequest, *, email: str) -> None:
+    """Count one wrong password for `email` from this client, on both limits."""
+    per_client, per_account = _login_limits()
+    limits_state(key=_client_key(email, client_ip(request)), limits=[per_client])
+    limits_state(key=email, limits=[per_account])
+
+
+def login_failures_forget(request: HttpRequest, *, email: str) -> None:
+    """After a right password: this client's earlier typos no longer count against it."""
+    limit_reset(group="login-address", key=_client_key(email, client_ip(request)))
+
+
 # --- login ------------------------------------------------------------------------------------
 def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
     """Check credentials for pages and API alike; InvalidCredentials or RateLimited otherwise.
 
     A failure answers the same message and status whether or not the email exists (Django's
     ModelBackend runs the default hasher once for an unknown email, so timing matches:
-    tests/security/test_login_enumeration.py measures it), is audit-logged as
-    LOGIN_FAILED, and counts against the per-email limit AEGIS_RATELIMIT_LOGIN. Once that limit
-    is reached, every attempt for the email is refused before the password is checked, so a
-    guesser learns nothing more, existing email or not.
+    tests/security/test_login_enumeration.py measures it), is audit-logged as LOGIN_FAILED,
+    and counts against the failed-login limits (`login_failures_check`). A client over them is
+    refused before the password is checked, so it learns nothing more, existing email or not;
+    so is any login while every password-check slot is busy (PasswordChecksBusy, 429).
     """
     email = (email or "").strip().lower()
     ip = client_ip(request)
-    rate = settings.AEGIS_RATELIMIT_LOGIN
+
+    def refused(reason: str, **details) -> None:
+        audit_record(
+            action=AuditAction.LOGIN_FAILED,
+            status="FAILURE",
+            details={"email": email, "ip": ip, "reason": reason, **details},
+        )
+
     try:
-        limit_hit(group="login-account", rate=rate, key=email, increment=False)
-    except RateLimited:
-        audit_record(
-            action=AuditAction.LOGIN_FAILED,
-            status="FAILURE",
-            details={"email": email, "ip": ip, "reason": "rate_limited"},
-        )
+        # The slot first: while the machine is busy a login costs no more than this flock.
+        with password_check_slot():
+            login_failures_check(request, email=email)
+            user = authenticate(request, email=email, password=password) if email and password else None
+    except PasswordChecksBusy:
+        raise  # not a failed login: no password was tried (the metric and request log count it)
+    except RateLimited as err:
+        refused("rate_limited", limit=err.params.get("limit"))
         raise
-    user = authenticate(request, email=email, password=password) if email and password else None
     if user is None:
-        audit_record(
-            action=AuditAction.LOGIN_FAILED,
-            status="FAILURE",
-            details={"email": email, "ip": ip, "reason": "invalid_credentials"},
-        )
-        limit_hit(group="login-account", rate=rate, key=email, increment=True)
+        refused("invalid_credentials")
+        login_failure_record(request, email=email)
         raise InvalidCredentials()
+    login_failures_forget(request, email=email)
     audit_record(action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
     return user
 
@@ -174,21 +235,23 @@ def reauth_is_fresh(request: HttpRequest) -> bool:
 def reauth_confirm(request: HttpRequest, *, password: str) -> None:
     """Check the signed-in user's password again; InvalidCredentials or RateLimited otherwise.
 
-    Failures count against the same per-account limit as logins (AEGIS_RATELIMIT_LOGIN), so a
-    stolen session cannot be used to guess the password.
+    Failures count against the same limits as logins (`login_failures_check`), so a stolen
+    session cannot be used to guess the password; the check holds a password-check slot.
     """
     user = request.user
-    rate = settings.AEGIS_RATELIMIT_LOGIN
-    limit_hit(group="login-account", rate=rate, key=user.email, increment=False)
-    if not password or not user.check_password(password):
+    with password_check_slot():
+        login_failures_check(request, email=user.email)
+        right = bool(password) and user.check_password(password)
+    if not right:
         audit_record(
             action=AuditAction.LOGIN_FAILED,
             status="FAILURE",
             user_id=str(user.pk),
             details={"email": user.email, "ip": client_ip(request), "reason": "reauth_failed"},
         )
-        limit_hit(group="login-account", rate=rate, key=user.email, increment=True)
+        login_failure_record(request, email=user.email)
         raise InvalidCredentials("That password is not right.")
+    login_failures_forget(request, email=user.email)
     request.session[REAUTH_SESSION_KEY] = int(time.time())
 
 

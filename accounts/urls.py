@@ -9,6 +9,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login", views.login_page, name="login"),
     path("logout", views.logout_page, name="logout"),
+    path("session/keepalive", views.session_keepalive, name="session-keepalive"),
     path("register", views.register_page, name="register"),
     path("dashboard", views.dashboard, name="dashboard"),
     path("account/password", views.password_change, name="password-change"),

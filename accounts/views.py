@@ -4,34 +4,35 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import auth, messages
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.auth import InvalidCredentials, login_attempt
+from accounts.auth import InvalidCredentials, login_attempt, login_failure_record, login_failures_check
 from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm
 from accounts.selectors import account_for_user
 from accounts.services import AccountExists, WrongPassword, account_create, user_password_change, user_register
 from adminpanel.charts import line_chart
 from aegis.errors import Conflict, ValidationFailed
 from aegis.policy import PUBLIC, USER, policy
-from aegis.ratelimits import limit_hit
 from aegis.security import session_mark_signed_in
+from aegis.session_end import SESSION_ENDED, session_end_notice, session_end_record, session_touch
 from ledger.selectors import balance_series, entries_for_account
 
 
-def _next_url(request: HttpRequest) -> str:
+def _next_url(request: HttpRequest, user) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return resolve_url("adminpanel:index" if user.is_admin else settings.LOGIN_REDIRECT_URL)
 
 
 def _sign_in(request: HttpRequest, user) -> None:
     # auth.login rotates the session id (no fixation) and the CSRF token.
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     session_mark_signed_in(request.session)  # the idle and absolute clocks start now
+    request.session.pop(SESSION_ENDED, None)  # why the last session ended is old news now
 
 
 @policy(PUBLIC, methods=["GET", "POST"], strict="auth")
@@ -44,8 +45,11 @@ def login_page(request: HttpRequest):
             form.add_error(None, err.message)
         else:
             _sign_in(request, user)
-            return redirect(_next_url(request))
-    return render(request, "accounts/login_form.html", {"form": form, "next": request.GET.get("next", "")})
+            return redirect(_next_url(request, user))
+    # Why the last session of this browser ended, once (aegis.session_end); only on arrival.
+    ended = session_end_notice(request.session) if request.method == "GET" else None
+    context = {"form": form, "next": request.GET.get("next", ""), "session_ended": ended}
+    return render(request, "accounts/login_form.html", context)
 
 
 @policy(PUBLIC, methods=["GET", "POST"], strict="auth")
@@ -67,8 +71,16 @@ def register_page(request: HttpRequest):
 
 @policy(USER, methods=["POST"])
 def logout_page(request: HttpRequest):
-    auth.logout(request)  # deletes the session server-side and clears the cookie
+    auth.logout(request)  # deletes the session server-side; the new one only says why it ended
+    session_end_record(request.session, "logout")  # other tabs' polls land on "You signed out."
     return redirect("landing")
+
+
+@policy(USER, methods=["POST"])
+def session_keepalive(request: HttpRequest):
+    """The warning's "Stay signed in" (static/js/aegis.js): activity, so the idle clock restarts."""
+    session_touch(request.session)
+    return HttpResponse(status=204)
 
 
 @policy(USER, methods=["GET", "POST"], strict="auth")
@@ -77,15 +89,15 @@ def password_change(request: HttpRequest):
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        # Wrong current passwords count against the per-account login limit, like logins do.
-        rate, email = settings.AEGIS_RATELIMIT_LOGIN, request.user.email
-        limit_hit(group="login-account", rate=rate, key=email, increment=False)
+        # Wrong current passwords count against the failed-login limits, like logins do.
+        email = request.user.email
+        login_failures_check(request, email=email)
         try:
             user = user_password_change(
                 user=request.user, current_password=data["current_password"], new_password=data["new_password"]
             )
         except WrongPassword as err:
-            limit_hit(group="login-account", rate=rate, key=email, increment=True)
+            login_failure_record(request, email=email)
             form.add_error("current_password", err.message)
         except ValidationFailed as err:
             form.add_error(err.field if err.field in form.fields else None, err.message)
@@ -102,8 +114,9 @@ def dashboard(request: HttpRequest):
     """The virtual card (polled by HTMX for a live balance), a balance chart and recent activity."""
     account = account_for_user(user=request.user)
     context: dict = {"account": account}
-    if request.htmx:  # the card's periodic refresh
-        response = render(request, "accounts/dashboard.html#account-card", context)
+    if request.htmx:  # the card's periodic refresh; no account (yet): the card is the offer to open one
+        partial = "account-card" if account is not None else "open-account"
+        response = render(request, f"accounts/dashboard.html#{partial}", context)
     else:
         if account is not None:
             series = balance_series(account_id=account.pk, points=60)

@@ -5,12 +5,25 @@ from __future__ import annotations
 from django import forms
 
 from accounts.models import AccountStatus
+from ledger.selectors import page_number
 from transfers.models import TransactionStatus
+
+
+class PageField(forms.Field):
+    """A page number that never makes the form invalid: out of range or not a number is clamped."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value) -> int:
+        return page_number(value if value not in self.empty_values else 1)
 
 
 class UserSearchForm(forms.Form):
     q = forms.CharField(label="Search by email", max_length=254, required=False, strip=True)
-    page = forms.IntegerField(min_value=1, required=False)
+    page = PageField()
 
 
 class AccountStatusForm(forms.Form):
@@ -22,7 +35,7 @@ class TransactionFilterForm(forms.Form):
         choices=[("", "Any status"), *[(s, s.title()) for s in TransactionStatus.values]], required=False
     )
     account = forms.CharField(label="Account ID", max_length=24, required=False, strip=True)
-    page = forms.IntegerField(min_value=1, required=False)
+    page = PageField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -37,6 +37,10 @@ def transaction_row(doc: dict, *, viewer_account_id: ObjectId | None = None) -> 
         "retry_count": retry_count,
         "max_retries": MAX_USER_RETRIES,
         "failure_reason": doc.get("failure_reason", ""),
+        # Staff only (templates for customers never show these): the real reason behind a
+        # refusal the sender saw as "cannot receive payments", and who asked for a funding.
+        "failure_detail": doc.get("failure_detail", ""),
+        "requested_by": doc.get("requested_by", ""),
         "idempotency_key": doc.get("idempotency_key", ""),
         "created_at": doc.get("created_at"),
         "updated_at": doc.get("updated_at"),

@@ -190,6 +190,7 @@ def fund_account(request: HttpRequest):
     txn, outcome = run_transfer(
         lambda: system_fund(
             actor=system_user(),
+            requested_by=request.user,
             to_account_id=data["to_account"],
             amount_paise=data["amount"],
             idempotency_key=data["idempotency_key"],

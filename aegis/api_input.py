@@ -12,11 +12,10 @@ from bson import ObjectId
 from django.http import HttpRequest
 
 from aegis.errors import ValidationFailed
-from ledger.selectors import MAX_PAGE_SIZE
+from ledger.selectors import MAX_PAGE, MAX_PAGE_SIZE
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 DIGITS = re.compile(r"^[0-9]{1,9}$")
-MAX_PAGE = 100_000  # far past any real listing; keeps the database's skip() bounded
 MAX_LIMIT = 1_000  # accepted (and served as MAX_PAGE_SIZE); anything larger is a client bug
 
 

@@ -6,6 +6,10 @@ answers `ping`, reuses one that is already serving the same data folder, and sto
 cleanly. When MONGODB_URI is set the app uses that deployment and nothing here runs.
 
     python -m aegis.embedded start|stop|status [--data DIR] [--port N]
+
+DIR defaults to AEGIS_DB_DIR, else `embedded/` in AEGIS_VAR_DIR (default var/ in the project);
+N to AEGIS_DB_PORT, else 27018. Settings find the server the same way (`configured_uri`), so
+every manage.py command talks to the database `make run` started.
 """
 
 from __future__ import annotations
@@ -50,6 +54,30 @@ class EmbeddedServer:
 
 def uri_for(port: int, host: str = "127.0.0.1") -> str:
     return f"mongodb://{host}:{port}/?directConnection=true"
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("AEGIS_DB_DIR"):
+        return Path(os.environ["AEGIS_DB_DIR"]).resolve()
+    var_dir = os.environ.get("AEGIS_VAR_DIR") or Path(__file__).resolve().parent.parent / "var"
+    return Path(var_dir).resolve() / "embedded"
+
+
+def default_port() -> int:
+    return int(os.environ.get("AEGIS_DB_PORT") or DEFAULT_PORT)
+
+
+def configured_uri() -> str:
+    """The embedded server's URI as `start` would find it: the live server serving the data folder
+    (it may have been started on another port), else 127.0.0.1:AEGIS_DB_PORT."""
+    state_path = default_data_dir() / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text())
+        if pid_alive(int(state["pid"])):
+            return uri_for(int(state["port"]), state["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return uri_for(default_port())
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -196,8 +224,8 @@ def stop_running(data_dir: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aegis.embedded", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status"])
-    parser.add_argument("--data", default=os.environ.get("AEGIS_DB_DIR", "var/embedded"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("AEGIS_DB_PORT", DEFAULT_PORT)))
+    parser.add_argument("--data", default=str(default_data_dir()))
+    parser.add_argument("--port", type=int, default=default_port())
     args = parser.parse_args(argv)
     data_dir = Path(args.data).resolve()
     try:

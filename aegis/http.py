@@ -24,7 +24,9 @@ import json
 from decimal import Decimal
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -32,11 +34,20 @@ from django.shortcuts import render
 from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, RateLimited, ValidationFailed
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# No API body is more than a few levels deep; a bound far below the interpreter's recursion limit
+# keeps a hostile body from reaching it in the parser or in anything that walks the result.
+MAX_JSON_DEPTH = 64
 
 
 class MalformedJSON(ValidationFailed):
     code = "malformed_json"
     message = "The request body is not valid JSON."
+
+
+class PayloadTooLarge(AegisError):
+    code = "payload_too_large"
+    status = 413
+    message = "The request body is larger than the limit of {limit} bytes."
 
 
 class UnsupportedContentType(ValidationFailed):
@@ -83,9 +94,30 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number")
 
 
+def _too_deep(value, depth: int = 1) -> bool:
+    if depth > MAX_JSON_DEPTH:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(item, depth + 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(item, depth + 1) for item in value)
+    return False
+
+
+def _nesting_refused() -> MalformedJSON:
+    return MalformedJSON(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+def _request_body(request: HttpRequest) -> bytes:
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE) from None
+
+
 def parse_json_body(request: HttpRequest) -> dict:
     """The request's JSON object; {} for an empty body. Numbers with a fraction become Decimal."""
-    if request.method not in BODY_METHODS or not request.body.strip():
+    if request.method not in BODY_METHODS or not _request_body(request).strip():
         return {}
     if request.content_type != "application/json":
         raise UnsupportedContentType()
@@ -93,8 +125,12 @@ def parse_json_body(request: HttpRequest) -> dict:
         data = json.loads(request.body, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):
         raise MalformedJSON() from None
+    except RecursionError:  # thousands of levels: the parser gives up before any check could run
+        raise _nesting_refused() from None
     if not isinstance(data, dict):
         raise MalformedJSON("The request body must be a JSON object.")
+    if _too_deep(data):
+        raise _nesting_refused()
     try:  # JSON may escape a lone surrogate ("\ud800"), which no database or page can store
         json.dumps(data, ensure_ascii=False, default=str).encode()
     except UnicodeEncodeError:

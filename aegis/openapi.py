@@ -441,13 +441,14 @@ PATHS = {
                 400,
                 401,
                 503,
-                _404=error(404, "fromAccount is not yours, or toAccount does not exist."),
+                _404=error(404, "fromAccount is not yours (or does not exist: the answer is the same)."),
                 _409=error(409, "A transfer with this key is in flight."),
                 _422=error(
                     422,
-                    "Refused: insufficient funds, a frozen account, self-transfer, the key used for a "
-                    "different transfer, or no retries left. A refused attempt is recorded as FAILED and "
-                    "returned as `transaction`.",
+                    "Refused: insufficient funds, your account frozen, a recipient that cannot receive "
+                    "payments (`recipient_unavailable`: one answer whether it is unknown, frozen or closed), "
+                    "self-transfer, the key used for a different transfer, or no retries left. A refused "
+                    "attempt is recorded as FAILED and returned as `transaction`.",
                     schema="TransferError",
                 ),
             ),
@@ -476,10 +477,12 @@ PATHS = {
                 401,
                 403,
                 503,
-                _404=error(404, "toAccount does not exist."),
+                _404=error(404, "The system account does not exist (run `manage.py bootstrap`)."),
                 _409=error(409, "A funding with this key is in flight."),
                 _422=error(
-                    422, "Refused (e.g. the receiving account is frozen); recorded as FAILED.", schema="TransferError"
+                    422,
+                    "Refused (`recipient_unavailable`: the account is unknown, frozen or closed); recorded as FAILED.",
+                    schema="TransferError",
                 ),
             ),
             operation_id="systemInitialFunds",

@@ -42,11 +42,14 @@ Arguments:
 - ``methods``: allowed HTTP methods (HEAD is implied by GET); others answer 405.
 - ``strict``: a rate-limit group (``"auth"``, ``"transfer"``, ``"admin"``) counted per client
   IP under ``settings.AEGIS_RATELIMIT_STRICT``; each group has its own counter, so unrelated
-  routes never exhaust each other. The global limit (``AEGIS_RATELIMIT_GLOBAL``) applies to
-  every request through ``GlobalRateLimitMiddleware``.
+  routes never exhaust each other. Only state-changing requests count against it (every
+  method but GET, HEAD and OPTIONS): reading a page, or the transfer page polling a
+  PROCESSING transfer once a second, never spends the budget of the POSTs it guards. The
+  global limit (``AEGIS_RATELIMIT_GLOBAL``) applies to every request, reads included,
+  through ``GlobalRateLimitMiddleware``.
 
 Order of checks: global and strict limits (429; counted together by GlobalRateLimitMiddleware
-before anything else, so anonymous floods and wrong methods count too), method (405),
+before anything else, so anonymous floods and wrong non-read methods count too), method (405),
 authentication (API 401 / page redirect to login), access (403). API
 routes answer errors as JSON (`aegis.http.error_response`); pages through `aegis.http.error_page`.
 On API routes `request.user` comes from the token only (never the session) and `request.auth`
@@ -99,6 +102,14 @@ def _authenticate_api(request: HttpRequest, access: str) -> None:
     request.auth = claims
 
 
+# Requests that only read: never counted against a strict group (see the module docstring).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def counts_as_strict(declared: Policy | None, request: HttpRequest) -> bool:
+    return declared is not None and bool(declared.strict) and request.method not in READ_METHODS
+
+
 def strict_limit(group: str) -> Limit:
     """A route's strict limit: each group its own counter per client, all at the same rate."""
     return Limit(f"strict:{group}", settings.AEGIS_RATELIMIT_STRICT)
@@ -108,7 +119,7 @@ def _enforce(request: HttpRequest, declared: Policy, is_api: bool) -> None:
     allowed = declared.methods + (("HEAD",) if "GET" in declared.methods else ())
     if request.method not in allowed:
         raise MethodNotAllowed(allowed=declared.methods)
-    if declared.strict and getattr(request, "aegis_strict_counted", None) != declared.strict:
+    if counts_as_strict(declared, request) and getattr(request, "aegis_strict_counted", None) != declared.strict:
         # Normally GlobalRateLimitMiddleware has counted it already, with the global limit in
         # the same command; a view must keep its limit if that middleware is ever left out.
         limits_hit(key=client_ip(request), limits=[strict_limit(declared.strict)])
@@ -159,8 +170,9 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
 class GlobalRateLimitMiddleware:
     """Every request counts against AEGIS_RATELIMIT_GLOBAL per client IP; over it answers 429.
 
-    When the request's route declares a strict group, that limit is counted here too, in the
-    same database command (`aegis.ratelimits.limits_hit`), and the route's policy skips it.
+    When the request's route declares a strict group and the request is not a read (GET, HEAD,
+    OPTIONS), that limit is counted here too, in the same database command
+    (`aegis.ratelimits.limits_hit`), and the route's policy skips it.
     """
 
     # Health probes and the metrics scraper come from the platform, not clients, and must
@@ -174,7 +186,7 @@ class GlobalRateLimitMiddleware:
         if request.path_info not in self.EXEMPT_PATHS:
             limits = [Limit("global", settings.AEGIS_RATELIMIT_GLOBAL)]
             declared = self._route_policy(request)
-            if declared is not None and declared.strict:
+            if counts_as_strict(declared, request):
                 limits.append(strict_limit(declared.strict))
                 request.aegis_strict_counted = declared.strict
             try:

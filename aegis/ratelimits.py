@@ -1,7 +1,8 @@
 """Rate limits: fixed-window counters shared by every worker, answering RateLimited (429).
 
 Limits come from settings read at call time (`AEGIS_RATELIMIT_GLOBAL`, `..._STRICT`,
-`..._LOGIN`; format `count/[n]unit` such as `500/15m`), so `override_settings` works in tests.
+`..._LOGIN`, `..._LOGIN_ACCOUNT`; format `count/[n]unit` such as `500/15m`), so `override_settings`
+works in tests.
 
 Every counter of one key (a client IP, an email address) lives in one document of the
 `rate_limits` collection (`accounts.models.RateLimitCounter`, TTL index on `expires_at`)::
@@ -13,14 +14,26 @@ group) with ONE `findAndModify`: an update pipeline that restarts a group's coun
 has moved on and adds one otherwise, atomically on the server. Groups never share a count.
 This replaced django-ratelimit's `cache.add()` + `cache.incr()` per limit (four commands for a
 transfer request; two of every fifteen its MongoDB round trips went to counting).
+
+Password checks in flight (`password_check_slot`) are bounded too, but by CPU, not by count:
+at most AEGIS_PASSWORD_HASH_SLOTS bcrypt checks run at once on this machine, across every
+worker process and thread of the app; one more answers 429 at once instead of queueing
+(`docs/rate-limits.md` has the measurements).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import re
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
@@ -78,8 +91,23 @@ def limits_hit(*, key: str, limits: list[Limit], increment: bool = True) -> None
     With increment=False it only reads the counts (used to refuse before doing work whose
     failures are counted separately, e.g. per-account login failures).
     """
+    waits = []
+    for group, (count, allowed, retry_after) in limits_state(key=key, limits=limits, increment=increment).items():
+        if count > allowed or (not increment and count >= allowed):
+            rate_limited(group)  # per-process metric: aegis_rate_limited_requests_total
+            waits.append(retry_after)
+    if waits:
+        raise RateLimited(retry_after=max(waits))  # until every exceeded limit allows
+
+
+def limits_state(*, key: str, limits: list[Limit], increment: bool = True) -> dict[str, tuple[int, int, int]]:
+    """Per group: (count in the current window, allowed count, seconds until the window ends).
+
+    Counts one hit first unless increment=False; never raises RateLimited (callers that weigh
+    several counts together, like the login limits, decide themselves).
+    """
     if not limits:
-        return
+        return {}
     now = _now()
     windows = {}
     for limit in limits:
@@ -88,17 +116,21 @@ def limits_hit(*, key: str, limits: list[Limit], increment: bool = True) -> None
         windows[limit.group] = (allowed, period, int(now // period * period))
     doc = _count(key, windows) if increment else _read(key)
     counters = (doc or {}).get("counters", {})
-    waits = []
+    state = {}
     for group, (allowed, period, window) in windows.items():
         counter = counters.get(group) or {}
         # A stored window newer than ours (another host's clock is ahead) is the current one.
         current = counter.get("window", -1) >= window
         count = counter.get("count", 0) if current else 0
-        if count > allowed or (not increment and count >= allowed):
-            rate_limited(group)  # per-process metric: aegis_rate_limited_requests_total
-            waits.append(max(counter.get("window", window), window) + period - now)
-    if waits:
-        raise RateLimited(retry_after=max(1, int(max(waits))))  # until every exceeded limit allows
+        wait = max(counter.get("window", window), window) + period - now
+        state[group] = (count, allowed, max(1, int(wait)))
+    return state
+
+
+def limit_reset(*, group: str, key: str) -> None:
+    """Forget `key`'s count for `group` (e.g. a client's failed logins once it logged in)."""
+    check_group(group)
+    _collection().update_one({"_id": _document_id(key)}, {"$unset": {f"counters.{group}": ""}})
 
 
 def _now() -> float:
@@ -171,3 +203,78 @@ def _count(key: str, windows: dict[str, tuple[int, int, int]]) -> dict:
     except DuplicateKeyError:
         # Two first hits for a new key raced to insert it; the loser's second try updates it.
         return _collection().find_one_and_update(**arguments)
+
+
+# --- password checks in flight ------------------------------------------------------------------
+class PasswordChecksBusy(RateLimited):
+    message = "The server is busy checking passwords. Try again in a moment."
+
+
+_semaphores: dict[int, threading.BoundedSemaphore] = {}
+_semaphores_lock = threading.Lock()
+
+
+def _process_semaphore(slots: int) -> threading.BoundedSemaphore:
+    with _semaphores_lock:  # read at call time, so override_settings applies; one per size
+        if slots not in _semaphores:
+            _semaphores[slots] = threading.BoundedSemaphore(slots)
+        return _semaphores[slots]
+
+
+def _slot_directory() -> Path:
+    """One folder of slot files per install and database: the app's workers on this machine share
+    it; test sessions (each on its own embedded server) and other users never do."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    scope = f"{settings.BASE_DIR}|{db.get('HOST')}|{db.get('NAME')}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    directory = Path(tempfile.gettempdir()) / f"aegis-{os.getuid()}" / f"password-slots-{digest}"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return directory
+
+
+def _machine_slot(slots: int) -> int | None:
+    """A file descriptor holding one of `slots` exclusive flocks, or None when all are held.
+
+    The kernel drops a flock when its holder closes it or dies, so a killed worker never
+    keeps a slot; each open() is its own lock owner, so threads exclude each other too.
+    """
+    directory = _slot_directory()
+    for i in range(slots):
+        fd = os.open(directory / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return fd
+    return None
+
+
+@contextmanager
+def password_check_slot() -> Iterator[None]:
+    """Hold one of the AEGIS_PASSWORD_HASH_SLOTS while hashing a password from a request.
+
+    Never waits: when every slot is taken it raises PasswordChecksBusy (429, Retry-After 1) at
+    once, so a burst of logins costs the machine at most that many cores and the other requests
+    keep theirs. The process-wide semaphore caps a threaded server (runserver, the test
+    live_server) without a system call; the flock slots cap gunicorn's single-threaded workers,
+    which a per-process bound alone would never stop (each has one request in flight).
+    """
+    slots = settings.AEGIS_PASSWORD_HASH_SLOTS
+    semaphore = _process_semaphore(slots)
+    if not semaphore.acquire(blocking=False):
+        rate_limited("password-check")
+        raise PasswordChecksBusy(retry_after=1)
+    try:
+        fd = _machine_slot(slots)
+        if fd is None:
+            rate_limited("password-check")
+            raise PasswordChecksBusy(retry_after=1)
+        try:
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+    finally:
+        semaphore.release()

@@ -8,7 +8,8 @@
 - `SessionTimeoutMiddleware` (after the auth and message middlewares) ends a signed-in session after
   AEGIS_SESSION_IDLE_SECONDS without activity or AEGIS_SESSION_ABSOLUTE_SECONDS after sign-in,
   whichever comes first. Background polls (htmx `every`/`load` triggers, marked by
-  static/js/aegis.js with `X-Aegis-Background: 1`) do not count as activity.
+  static/js/aegis.js with `X-Aegis-Background: 1`) do not count as activity. What the user then
+  sees (the login page saying why, HX-Redirect for htmx, the warning) is aegis.session_end.
 - `UnhandledErrorMiddleware` (last) logs an unexpected exception with the request id and answers
   a generic 500: JSON on /api/, the self-contained 500.html elsewhere; never a traceback.
 
@@ -25,7 +26,6 @@ import time
 from functools import lru_cache
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
@@ -52,13 +52,10 @@ CSP_RELAXED_PATHS = ("/api/docs",)
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 
-EXPIRED_MESSAGES = {
-    "idle": "You were signed out after a period of inactivity. Log in again.",
-    "absolute": "Your session reached its time limit. Log in again.",
-}
 SESSION_STARTED = "aegis_auth_at"
 SESSION_SEEN = "aegis_seen_at"
-# Write "last seen" at most this often, so an active user does not cost a session write per request.
+# Write "last seen" at most this often (or a tenth of a short idle limit), so an active user does
+# not cost a session write per request.
 SEEN_RESOLUTION_SECONDS = 30
 BACKGROUND_HEADER = "HTTP_X_AEGIS_BACKGROUND"
 
@@ -149,10 +146,10 @@ class SessionTimeoutMiddleware:
             if reason:
                 session.flush()  # server-side delete + new key: the old cookie is dead
                 request.user = AnonymousUser()
-                request.aegis_session_expired = reason
-                if hasattr(request, "_messages"):
-                    messages.info(request, EXPIRED_MESSAGES[reason])
-            elif request.META.get(BACKGROUND_HEADER) != "1" and now - session[SESSION_SEEN] >= SEEN_RESOLUTION_SECONDS:
+                request.aegis_session_expired = reason  # the login page says so (aegis.session_end)
+            elif request.META.get(BACKGROUND_HEADER) != "1" and now - session[SESSION_SEEN] >= min(
+                SEEN_RESOLUTION_SECONDS, settings.AEGIS_SESSION_IDLE_SECONDS // 10
+            ):
                 session[SESSION_SEEN] = int(now)
         return self.get_response(request)
 
@@ -168,8 +165,11 @@ class UnhandledErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if settings.DEBUG or isinstance(exception, EXPECTED_EXCEPTIONS):
-            return None  # development's debug page; or Django's own 400/403/404 handling
+        api = request.path_info.startswith("/api/")
+        if isinstance(exception, EXPECTED_EXCEPTIONS) or (settings.DEBUG and not api):
+            # Django's own 400/403/404 handling (aegis.api_errors); or development's debug page,
+            # which an API client never gets: a traceback is no answer to parse.
+            return None
         request_id = getattr(request, "request_id", "")
         logger.error(
             "Unhandled %s on %s %s (request_id=%s)",
@@ -182,7 +182,7 @@ class UnhandledErrorMiddleware:
         )
         # What Django's own handler would signal (the test client re-raises from it).
         got_request_exception.send(sender=self.__class__, request=request)
-        if request.path_info.startswith("/api/"):
+        if api:
             body = {"success": False, "message": "Something went wrong on our side.", "code": "server_error"}
             if request_id:
                 body["requestId"] = request_id

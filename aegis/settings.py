@@ -1,15 +1,19 @@
 """Aegis settings: one module, driven by environment variables.
 
-Development defaults are safe to run on a laptop; with DJANGO_DEBUG off (production) the
-app refuses to start on a default secret.
+The defaults are the production posture `make run` serves: DEBUG off, secrets generated once
+per install under var/ when the environment gives none, HTTPS-only once a TLS-terminating proxy
+is configured (AEGIS_TRUSTED_PROXIES). `make dev` turns DEBUG on (DJANGO_DEBUG=true).
 """
 
+import datetime
 import ipaddress
 import os
 import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+from aegis import embedded, local_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AEGIS_VAR_DIR", BASE_DIR / "var"))
@@ -26,35 +30,43 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"  # noqa: S105 (refused when DEBUG is off)
-_DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789abcdefghijklmnop"  # noqa: S105 (refused too)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET)
-JWT_SECRET = os.environ.get("JWT_SECRET", _DEV_JWT_SECRET)
-if not DEBUG:
-    if SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (50+ random characters) in production.")
-    if JWT_SECRET == _DEV_JWT_SECRET or len(JWT_SECRET) < 32:
-        raise ImproperlyConfigured("Set JWT_SECRET (32+ random characters) in production.")
+# A key the environment leaves unset is generated once per install and kept in var/secrets.json
+# (mode 600), shared by every process of the install; one that it sets must be long enough.
+_SECRETS = {name: os.environ.get(name, "") for name in local_secrets.KEYS}
+if not all(_SECRETS.values()):
+    _stored = local_secrets.load_or_create(VAR_DIR / "secrets.json")
+    _SECRETS = {name: value or _stored[name] for name, value in _SECRETS.items()}
+SECRET_KEY = _SECRETS["DJANGO_SECRET_KEY"]
+JWT_SECRET = _SECRETS["JWT_SECRET"]
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be 50+ random characters (or unset: one is generated).")
+if len(JWT_SECRET) < 32:
+    raise ImproperlyConfigured("JWT_SECRET must be 32+ random characters (or unset: one is generated).")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 # --- Transport and browser security (aegis/security.py; README "Security") --------------------
-# Production (DJANGO_DEBUG=false) is HTTPS-only: redirect plain HTTP, HSTS for a year with
-# subdomains and preload, Secure cookies. Each can be overridden by its variable.
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Proxies (comma-separated IPs/CIDRs) allowed to set the client address and the forwarded protocol.
+AEGIS_TRUSTED_PROXIES = os.environ.get("AEGIS_TRUSTED_PROXIES", "")
+# With a TLS-terminating proxy configured the app is HTTPS-only: redirect plain HTTP, HSTS for a
+# year with subdomains and preload, Secure cookies. Without one it cannot tell HTTPS from plain
+# HTTP (the redirect would loop), so `make run` serves plain HTTP on 127.0.0.1. Each setting can
+# be overridden by its variable (e.g. when gunicorn itself terminates TLS).
+AEGIS_HTTPS_ONLY = bool(env_list("AEGIS_TRUSTED_PROXIES", ""))
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", AEGIS_HTTPS_ONLY)
 # Probes and scrapers on the private network may speak plain HTTP (paths without the leading /).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000" if AEGIS_HTTPS_ONLY else "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 # Behind a TLS-terminating proxy: the header it sets (only honoured from AEGIS_TRUSTED_PROXIES;
 # aegis.security.SecurityHeadersMiddleware drops it from anyone else). Empty: not behind one.
 _PROXY_SSL_HEADER = os.environ.get("AEGIS_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO").strip()
 SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
-# Proxies (comma-separated IPs/CIDRs) allowed to set the client address and the forwarded protocol.
-AEGIS_TRUSTED_PROXIES = os.environ.get("AEGIS_TRUSTED_PROXIES", "")
+# Cookies (session, CSRF, the API token) only over HTTPS.
+AEGIS_SECURE_COOKIES = env_bool("DJANGO_SECURE_COOKIES", AEGIS_HTTPS_ONLY)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -83,6 +95,8 @@ MIDDLEWARE = [
     "aegis.observability.RequestLogMiddleware",  # first: request id + one JSON log line per request
     # CSP and friends on every response; drops a forwarded-proto header from untrusted clients.
     "aegis.security.SecurityHeadersMiddleware",
+    # 413 for an oversized body before anything reads it; JSON for every error under /api.
+    "aegis.api_errors.EdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The global per-client limit; after WhiteNoise so static files never count.
@@ -93,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "aegis.security.SessionTimeoutMiddleware",  # idle and absolute session limits (tells why)
+    # Why a session ended (for the login page), HX-Redirect to login for htmx, time left (aegis.js).
+    "aegis.session_end.SessionEndMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "aegis.security.UnhandledErrorMiddleware",  # last: sees view exceptions first
@@ -117,18 +133,23 @@ TEMPLATES = [
 ]
 
 # --- Database: MongoDB through django-mongodb-backend -------------------------------------
-# MONGODB_URI unset means "the embedded server": `make run` starts it and exports the URI.
-MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27018/?directConnection=true")
+# MONGODB_URI unset means "the embedded server", found as `make run` finds it: the one serving
+# AEGIS_DB_DIR, else 127.0.0.1:AEGIS_DB_PORT (aegis.embedded.configured_uri).
+MONGODB_URI = os.environ.get("MONGODB_URI") or embedded.configured_uri()
 MONGODB_NAME = os.environ.get("AEGIS_DB_NAME", "aegis")
 DATABASES = {
     "default": {
-        "ENGINE": "django_mongodb_backend",
+        # django-mongodb-backend, reading the aware datetimes tz_aware below makes the driver return.
+        "ENGINE": "aegis.db_backend",
         "HOST": MONGODB_URI,
         "NAME": MONGODB_NAME,
         "OPTIONS": {
             # Fail fast with a clear message instead of hanging for pymongo's default 30 s.
             "serverSelectionTimeoutMS": int(os.environ.get("AEGIS_DB_TIMEOUT_MS", "5000")),
             "retryWrites": True,
+            # One clock: pymongo and the ORM both hand back aware UTC datetimes (pages show IST).
+            "tz_aware": True,
+            "tzinfo": datetime.UTC,
         },
     },
 }
@@ -156,8 +177,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = AEGIS_SECURE_COOKIES
+CSRF_COOKIE_SECURE = AEGIS_SECURE_COOKIES
 # Pages send the CSRF token from the template (hx-headers / hidden field); no script reads the cookie.
 CSRF_COOKIE_HTTPONLY = True
 # A signed-in session ends after 15 idle minutes or 12 hours, whichever comes first
@@ -178,7 +199,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `make run` collects into STATIC_ROOT and WhiteNoise serves from there (compressed copies made by
+# collectstatic); with DEBUG on it also finds files in STATICFILES_DIRS and the apps directly.
+STATIC_ROOT = Path(os.environ.get("AEGIS_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Aegis ----------------------------------------------------------------------------------
 AEGIS_SYSTEM_EMAIL = os.environ.get("AEGIS_SYSTEM_EMAIL", "")
@@ -207,7 +234,15 @@ def env_rate(name: str, default: str) -> str:
 # Read at request time by aegis.policy, so override_settings works in tests.
 AEGIS_RATELIMIT_GLOBAL = env_rate("AEGIS_RATELIMIT_GLOBAL", "500/15m")  # every request, per client IP
 AEGIS_RATELIMIT_STRICT = env_rate("AEGIS_RATELIMIT_STRICT", "50/15m")  # auth, transfer, admin; per group
-AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed logins per email address
+AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed logins per email, per client IP
+# Failed logins per email from all clients; over it, only clients with < 2 failures may try.
+AEGIS_RATELIMIT_LOGIN_ACCOUNT = env_rate("AEGIS_RATELIMIT_LOGIN_ACCOUNT", "100/15m")
+# bcrypt checks of request passwords in flight at once on this machine (all workers); more: 429.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_HALF_THE_CORES = max(1, _CORES // 2)
+AEGIS_PASSWORD_HASH_SLOTS = int(os.environ.get("AEGIS_PASSWORD_HASH_SLOTS", str(_HALF_THE_CORES)))
+if AEGIS_PASSWORD_HASH_SLOTS < 1:
+    raise ImproperlyConfigured("AEGIS_PASSWORD_HASH_SLOTS must be at least 1.")
 # Behind a reverse proxy every request comes from the proxy: name the META key the proxy sets
 # (e.g. HTTP_X_REAL_IP or HTTP_X_FORWARDED_FOR) so limits count real clients. It is read only on
 # requests whose REMOTE_ADDR is in AEGIS_TRUSTED_PROXIES (aegis.ratelimits.client_ip); a client
@@ -222,7 +257,7 @@ for _proxy in env_list("AEGIS_TRUSTED_PROXIES", ""):
 JWT_ALGORITHM = "HS256"  # pinned: decoding accepts this algorithm only
 JWT_LIFETIME_SECONDS = 3 * 24 * 60 * 60  # matches the blacklist's TTL index
 JWT_COOKIE_NAME = "token"
-JWT_COOKIE_SECURE = not DEBUG
+JWT_COOKIE_SECURE = AEGIS_SECURE_COOKIES
 # Strict: the cookie never rides on a cross-site request, so CSRF-exempt API routes cannot be
 # driven from another site with it (Bearer clients are unaffected).
 JWT_COOKIE_SAMESITE = "Strict"

@@ -28,9 +28,10 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
 ]
 
-# Django's own handlers, rendering our friendly templates (templates/403.html, 404.html,
-# 500.html, 400.html). 500.html is self-contained: it renders even when the database is down.
-handler400 = "django.views.defaults.bad_request"
-handler403 = "django.views.defaults.permission_denied"
-handler404 = "django.views.defaults.page_not_found"
-handler500 = "django.views.defaults.server_error"
+# What Django answers itself: JSON under /api, elsewhere our friendly templates (400.html,
+# 403.html, 404.html, 413.html, 500.html). 500.html is self-contained: it renders even when the
+# database is down.
+handler400 = "aegis.api_errors.bad_request"
+handler403 = "aegis.api_errors.permission_denied"
+handler404 = "aegis.api_errors.page_not_found"
+handler500 = "aegis.api_errors.server_error"

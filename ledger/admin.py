@@ -36,6 +36,6 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "action", "status", "user_id", "transaction_id")
+    list_display = ("created_at", "action", "status", "user_id", "actor_id", "transaction_id")
     list_filter = ("action", "status")
     ordering = ("-created_at",)

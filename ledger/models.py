@@ -53,7 +53,10 @@ class AuditAction(models.TextChoices):
 class AuditLog(AppendOnlyModel):
     action = models.CharField(max_length=32, choices=AuditAction.choices)
     status = models.CharField(max_length=16)  # SUCCESS | FAILURE
-    user_id = models.CharField(max_length=24, blank=True, default="")
+    user_id = models.CharField(max_length=24, blank=True, default="")  # whose record it is
+    # Who did it, when that is someone else: the staff member behind a funding, freeze,
+    # unfreeze or requeue; the sender of a transfer. Empty for the person's own sign-in etc.
+    actor_id = models.CharField(max_length=24, blank=True, default="")
     transaction_id = models.CharField(max_length=24, blank=True, default="")
     details = models.JSONField(default=dict)
     request_id = models.CharField(max_length=64, blank=True, default="")

@@ -9,14 +9,26 @@ from ledger.models import EntryType, LedgerEntry
 from transfers.models import Transaction
 
 MAX_PAGE_SIZE = 50
+MAX_PAGE = 100_000  # far past any real listing; keeps skip() within what the database accepts
+
+
+def page_number(value) -> int:
+    """A page number from a query string or a form, clamped to 1..MAX_PAGE; not a number: page 1.
+
+    Only ASCII digits count (int() would take "١٠", " 1_0 " and, slowly, 4,000-digit strings);
+    anything longer than MAX_PAGE's digits is past the end anyway.
+    """
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isascii() or not text.isdigit():
+        return 1
+    if len(text) > len(str(MAX_PAGE)):
+        return MAX_PAGE
+    return min(max(1, int(text)), MAX_PAGE)
 
 
 def page_bounds(page, limit, *, default_limit: int = 20) -> tuple[int, int]:
-    """Clamp user-supplied paging: page >= 1, 1 <= limit <= 50 (the seed's cap)."""
-    try:
-        page = max(1, int(page))
-    except (TypeError, ValueError):
-        page = 1
+    """Clamp user-supplied paging: 1 <= page <= MAX_PAGE, 1 <= limit <= 50 (the seed's cap)."""
+    page = page_number(page)
     try:
         limit = int(limit)
     except (TypeError, ValueError):

@@ -11,13 +11,14 @@ from ledger.models import AuditLog
 
 
 def audit_document(
-    *, action: str, status: str, user_id: str = "", transaction_id: str = "",
+    *, action: str, status: str, user_id: str = "", actor_id: str = "", transaction_id: str = "",
     details: dict | None = None, request_id: str = "", now: datetime | None = None,
 ) -> dict:
     return {
         "action": action,
         "status": status,
         "user_id": user_id,
+        "actor_id": actor_id,
         "transaction_id": transaction_id,
         "details": details or {},
         "request_id": request_id,

@@ -51,12 +51,6 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def outbox_event_document(*, event_type: str, aggregate_id: str, payload: dict, now: datetime) -> dict:
     """An outbox row, the same shape the transfer engine writes; insert it inside your transaction."""
     return {
@@ -125,9 +119,9 @@ class Dispatcher:
 
     def _claim(self, event: dict) -> dict | None:
         now = _now()
-        if _aware(event.get("next_attempt_at")) and _aware(event["next_attempt_at"]) > now:
+        if event.get("next_attempt_at") and event["next_attempt_at"] > now:
             return None
-        if event.get("claimed_by") and _aware(event.get("lease_until")) and _aware(event["lease_until"]) > now:
+        if event.get("claimed_by") and event.get("lease_until") and event["lease_until"] > now:
             return None
         return collection(OutboxEvent).find_one_and_update(
             {
@@ -260,8 +254,8 @@ def outbox_stats(*, now: datetime | None = None) -> dict:
     return {
         "pending": events.count_documents({"status": OutboxStatus.PENDING}),
         "parked": events.count_documents({"status": OutboxStatus.PARKED}),
-        "oldest_pending_age": (now - _aware(oldest["created_at"])).total_seconds() if oldest else 0.0,
-        "heartbeat_age": (now - _aware(beat["beat_at"])).total_seconds() if beat else None,
+        "oldest_pending_age": (now - oldest["created_at"]).total_seconds() if oldest else 0.0,
+        "heartbeat_age": (now - beat["beat_at"]).total_seconds() if beat else None,
     }
 
 
@@ -295,6 +289,7 @@ def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:
         action=AuditAction.OUTBOX_REQUEUED,
         status="SUCCESS",
         user_id=str(actor.pk) if actor is not None else "",
+        actor_id=str(actor.pk) if actor is not None else "",
         details={"event": event_id or "all", "requeued": result.modified_count},
     )
     return result.modified_count

@@ -1,26 +1,58 @@
 #!/usr/bin/env bash
-# `make run`: database, migrations, bootstrap, then the web server.
+# `make run`: database, migrations, bootstrap, static files, then gunicorn (DEBUG off).
+# `make dev` (run.sh --dev): the same steps, then Django's development server with autoreload and DEBUG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=.venv/bin/python
 PORT="${PORT:-8000}"
+export PORT
+MODE=run
+if [ "${1:-}" = "--dev" ]; then
+  MODE=dev
+  export DJANGO_DEBUG=true
+fi
 if [ -z "${MONGODB_URI:-}" ]; then
-  echo "Starting the embedded database (data in var/embedded)..."
-  MONGODB_URI="$(.venv/bin/python -m aegis.embedded start)" || exit 2
+  echo "Starting the embedded database (data in ${AEGIS_DB_DIR:-${AEGIS_VAR_DIR:-var}/embedded})..."
+  MONGODB_URI="$($PY -m aegis.embedded start)" || exit 2
   export MONGODB_URI
 fi
 echo "Database: $MONGODB_URI"
-.venv/bin/python manage.py migrate --verbosity 0
-.venv/bin/python manage.py bootstrap
-if ! .venv/bin/python -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$PORT" 2>/dev/null; then
-  echo "aegis: port $PORT is already in use; stop the other program or run: make run PORT=8001" >&2
+$PY manage.py migrate --verbosity 0
+$PY manage.py bootstrap
+HOST="${AEGIS_WEB_HOST:-127.0.0.1}"
+if ! $PY -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$PORT" 2>/dev/null; then
+  echo "aegis: port $PORT is already in use; stop the other program or run: make $MODE PORT=8001" >&2
   exit 2
 fi
+if [ "$MODE" = run ]; then
+  # WhiteNoise serves what collectstatic gathers (DEBUG off: nothing else serves CSS or htmx).
+  $PY manage.py collectstatic --noinput --verbosity 0
+fi
+
 # The recovery sweeper settles transfers whose worker died mid-flight (see docs/transfer-engine.md).
-.venv/bin/python manage.py recover_transfers --loop --interval 5 &
+$PY manage.py recover_transfers --loop --interval 5 &
 SWEEPER_PID=$!
 # The outbox dispatcher delivers committed events to the notification handler (notifications/outbox.py).
-.venv/bin/python manage.py dispatch_outbox --interval 0.2 &
+$PY manage.py dispatch_outbox --interval 0.2 &
 DISPATCHER_PID=$!
-trap 'kill "$SWEEPER_PID" "$DISPATCHER_PID" 2>/dev/null || true' EXIT INT TERM
-echo "Serving Aegis at http://127.0.0.1:$PORT  (Ctrl+C to stop; the database keeps running: make db-stop)"
-.venv/bin/python manage.py runserver "127.0.0.1:$PORT" --noreload
+WEB_PID=
+stop() {
+  trap - INT TERM
+  # TERM is a graceful stop for gunicorn: requests in flight finish first.
+  kill -TERM ${WEB_PID:+"$WEB_PID"} "$SWEEPER_PID" "$DISPATCHER_PID" 2>/dev/null || true
+  wait || true
+  exit "${1:-0}"
+}
+trap 'stop 0' INT TERM
+
+echo "Serving Aegis at http://$HOST:$PORT  (Ctrl+C to stop; the database keeps running: make db-stop)"
+if [ "$MODE" = run ]; then
+  $PY -m gunicorn -c aegis/gunicorn.conf.py aegis.wsgi &
+else
+  $PY manage.py runserver "$HOST:$PORT" &
+fi
+WEB_PID=$!
+# Returns when the web server exits on its own, or at once when a trapped signal arrives.
+status=0
+wait "$WEB_PID" || status=$?
+stop "$status"

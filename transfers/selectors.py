@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 
 from accounts.models import User
+from aegis.clock import BANK_TIME_ZONE, bank_day_start
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
 from transfers.models import Transaction, TransactionStatus
@@ -52,22 +53,29 @@ def transaction_stats(*, days: int = 30, now: datetime | None = None) -> dict:
         ]),
         {"paise": 0},
     )["paise"]
-    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Days are IST days (the clock every page shows): the window starts at an IST midnight.
+    since = bank_day_start(now) - timedelta(days=days - 1)
     daily = {
         (since + timedelta(days=i)).date().isoformat(): {"volume": 0, "completed": 0, "failed": 0}
         for i in range(days)
     }
+    completed = {"$eq": ["$status", TransactionStatus.COMPLETED]}
     # Customer transfers only, as in completedVolume: funding from the system account is not volume.
-    recent = txns.find({"created_at": {"$gte": since}, "kind": "TRANSFER"}, {"created_at": 1, "status": 1, "amount": 1})
-    for row in recent:
-        day = daily.get(row["created_at"].date().isoformat())
-        if day is None:
-            continue
-        if row["status"] == TransactionStatus.COMPLETED:
-            day["completed"] += 1
-            day["volume"] += int(row["amount"])
-        elif row["status"] == TransactionStatus.FAILED:
-            day["failed"] += 1
+    per_day = txns.aggregate([
+        {"$match": {"created_at": {"$gte": since}, "kind": "TRANSFER"}},
+        {
+            "$group": {
+                "_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$created_at", "timezone": BANK_TIME_ZONE}},
+                "completed": {"$sum": {"$cond": [completed, 1, 0]}},
+                "failed": {"$sum": {"$cond": [{"$eq": ["$status", TransactionStatus.FAILED]}, 1, 0]}},
+                "volume": {"$sum": {"$cond": [completed, "$amount", 0]}},
+            }
+        },
+    ])
+    for row in per_day:
+        day = daily.get(row["_id"])
+        if day is not None:  # a clock running ahead could date a row after today
+            day.update(completed=int(row["completed"]), failed=int(row["failed"]), volume=int(row["volume"]))
     return {
         "users": collection(User).count_documents({"is_system": False}),
         "transactions": sum(by_status.values()),

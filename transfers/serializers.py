@@ -13,10 +13,14 @@ from aegis.http import rupees
 
 
 def iso(value: datetime | None) -> str | None:
-    """A stored datetime as ISO 8601 with its UTC offset (pymongo hands back naive UTC)."""
+    """A stored instant as ISO 8601 in UTC with its offset: `2026-04-15T19:00:00+00:00`.
+
+    The client returns aware datetimes (DATABASES OPTIONS `tz_aware`); the API's times stay in
+    UTC whatever zone a value arrives in, so every field has the same offset.
+    """
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def transaction_json(txn: dict, *, include_key: bool = True) -> dict:

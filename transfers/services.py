@@ -132,10 +132,17 @@ def system_fund(
     idempotency_key: str,
     note: str = "",
     request_id: str = "",
+    requested_by: User | None = None,
 ) -> TransferResult:
-    """Fund an account from the system account (no balance floor). System user only."""
+    """Fund an account from the system account (no balance floor). System user only.
+
+    `requested_by` is the staff member who asked for it in the staff console: the money still
+    leaves the system account, and the record and its audit entries name who created it.
+    """
     if not actor.is_system:
         raise PermissionDenied("Only the system user can fund accounts.")
+    if requested_by is not None and not requested_by.is_admin:
+        raise PermissionDenied("Only staff can request a funding.")
     _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
     sender = collection(Account).find_one({"user_id": actor.pk})
     if sender is None:
@@ -143,11 +150,13 @@ def system_fund(
     return _transfer(
         actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
         idempotency_key=idempotency_key, note=note or "Initial funds", request_id=request_id,
-        kind=TransactionKind.SYSTEM_FUNDING,
+        kind=TransactionKind.SYSTEM_FUNDING, requested_by=requested_by,
     )
 
 
-def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind):
+def _transfer(
+    *, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind, requested_by=None,
+):
     # Callers that do not pass one (staff pages, commands) still get the request's id.
     request_id = request_id or current_request_id()
     receiver_oid = parse_object_id(to_account_id)
@@ -167,7 +176,7 @@ def _transfer(*, actor, sender: dict, to_account_id, amount_paise, idempotency_k
         with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS):
             claimed = _claim(
                 sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
-                note=note, fp=fp, kind=kind, actor=actor,
+                note=note, fp=fp, kind=kind, actor=actor, requested_by=requested_by,
             )
             if isinstance(claimed, TransferResult):
                 return claimed  # a replay of a COMPLETED transfer
@@ -193,7 +202,7 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.AEGIS_TRANSFER_LEASE_SECONDS)
 
 
-def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor) -> dict | TransferResult:
+def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, requested_by) -> dict | TransferResult:
     transactions = collection(Transaction)
     now = _now()
     doc = {
@@ -213,6 +222,8 @@ def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor) ->
         "attempt_id": uuid.uuid4().hex,
         "lease_expires_at": _lease_until(now),
         "initiated_by": str(actor.pk),
+        # The person behind it: the staff member for a console funding, else the initiator.
+        "requested_by": str((requested_by or actor).pk),
         "created_at": now,
         "updated_at": now,
         "completed_at": None,
@@ -227,10 +238,10 @@ def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor) ->
         raise exc.TransferBusy()
     if existing["fingerprint"] != fp:
         raise exc.IdempotencyKeyReused()
-    return _reclaim(existing)
+    return _reclaim(existing, requested_by=str((requested_by or actor).pk))
 
 
-def _reclaim(existing: dict) -> dict | TransferResult:
+def _reclaim(existing: dict, *, requested_by: str = "") -> dict | TransferResult:
     """Answer for a key seen before, or take it over for the next attempt by one atomic update."""
     transactions = collection(Transaction)
     status = existing["status"]
@@ -253,7 +264,7 @@ def _reclaim(existing: dict) -> dict | TransferResult:
             guard,
             {"$set": {"status": TransactionStatus.PROCESSING, "attempt_id": attempt_id,
                       "lease_expires_at": _lease_until(now), "failure_reason": "", "failure_code": "",
-                      "failure_detail": "",
+                      "failure_detail": "", "requested_by": requested_by or existing.get("requested_by", ""),
                       "updated_at": now}},
             return_document=ReturnDocument.AFTER,
         )
@@ -366,7 +377,8 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
     action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
     collection(AuditLog).insert_one(
         audit_document(
-            action=action, status="SUCCESS", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
+            action=action, status="SUCCESS", user_id=txn["initiated_by"], actor_id=_actor_of(txn),
+            transaction_id=str(txn["_id"]),
             details=_audit_details(txn), request_id=request_id, now=now,
         ),
         session=session,
@@ -429,6 +441,11 @@ def _ledger_doc(txn: dict, account: dict, entry_type: str, now: datetime) -> dic
     }
 
 
+def _actor_of(txn: dict) -> str:
+    # Records from before `requested_by` existed were always the initiator's own.
+    return txn.get("requested_by") or txn["initiated_by"]
+
+
 def _audit_details(txn: dict, **extra) -> dict:
     return {
         "fromAccount": str(txn["from_account_id"]),
@@ -484,7 +501,8 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
             raise _ClaimLost()
         collection(AuditLog).insert_one(
             audit_document(
-                action=action, status="FAILURE", user_id=txn["initiated_by"], transaction_id=str(txn["_id"]),
+                action=action, status="FAILURE", user_id=txn["initiated_by"], actor_id=_actor_of(txn),
+                transaction_id=str(txn["_id"]),
                 details=_audit_details(txn, reason=detail), request_id=request_id, now=now,
             ),
             session=session,

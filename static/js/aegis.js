@@ -50,3 +50,87 @@
     if (event.animationName === "toast-out" && event.target.classList.contains("toast")) { event.target.remove(); }
   });
 })();
+// The idle-timeout warning. The server tells how many seconds the session has left until the
+// idle and the absolute limit, on <body> and in the X-Aegis-Session-Idle / -Left headers of every
+// response (aegis.session_end), so polls and htmx requests keep this page's clock true; tabs
+// share the latest deadlines through localStorage. A minute before the idle limit a banner offers
+// "Stay signed in" (POST /session/keepalive, which counts as activity); at the limit the page
+// reloads itself, and the server answers with the login page saying why.
+(function () {
+  "use strict";
+  var body = document.body;
+  if (!body || !body.hasAttribute("data-session-idle")) { return; }
+  var KEY = "aegis.session.deadlines";
+  var warnMs = (parseInt(body.getAttribute("data-session-warn"), 10) || 60) * 1000;
+  var banner = document.getElementById("session-warning");
+  var idleAt = 0, endsAt = 0, leaving = false;
+
+  function leave() {
+    if (leaving) { return; }
+    leaving = true;
+    window.location.assign(window.location.pathname + window.location.search);
+  }
+  function hide() { if (banner && !banner.hidden) { banner.hidden = true; } }
+  function show(idleFirst, seconds) {
+    if (!banner) { return; }
+    banner.querySelector("[data-session-idle-text]").hidden = !idleFirst;
+    banner.querySelector("[data-session-limit-text]").hidden = idleFirst;
+    banner.querySelector("[data-session-stay]").hidden = !idleFirst;
+    banner.querySelectorAll("[data-session-countdown]").forEach(function (el) { el.textContent = String(seconds); });
+    banner.hidden = false;
+  }
+  function tick() {
+    if (leaving || !idleAt) { return; }
+    var now = Date.now(), idleFirst = idleAt <= endsAt, at = idleFirst ? idleAt : endsAt;
+    if (now >= at + 1000) { leave(); return; }  // the server has ended the session by now
+    if (at - now > warnMs) { hide(); return; }
+    show(idleFirst, Math.max(0, Math.ceil((at - now) / 1000)));
+  }
+  function update(idleSeconds, leftSeconds) {
+    var idle = parseInt(idleSeconds, 10), left = parseInt(leftSeconds, 10);
+    if (isNaN(idle) || isNaN(left)) { return; }
+    var now = Date.now();
+    idleAt = now + idle * 1000;
+    endsAt = now + left * 1000;
+    try { window.localStorage.setItem(KEY, JSON.stringify({ idle: idleAt, ends: endsAt })); } catch (e) { /* private mode */ }
+    tick();
+  }
+  function fromStorage(value) {
+    var saved;
+    try { saved = JSON.parse(value || "null"); } catch (e) { return; }
+    if (saved && typeof saved.idle === "number" && typeof saved.ends === "number") {
+      idleAt = saved.idle;
+      endsAt = saved.ends;
+      tick();
+    }
+  }
+  function csrfToken() {
+    try { return JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; } catch (e) { return ""; }
+  }
+  function stay() {
+    fetch(body.getAttribute("data-session-keepalive"), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() }
+    }).then(function (response) {
+      if (response.status === 204 && !response.redirected) {
+        update(response.headers.get("X-Aegis-Session-Idle"), response.headers.get("X-Aegis-Session-Left"));
+      } else {
+        leave();  // the session is already gone: the server says so on the login page
+      }
+    }, function () { /* offline: keep counting down */ });
+  }
+
+  update(body.getAttribute("data-session-idle"), body.getAttribute("data-session-left"));
+  window.setInterval(tick, 1000);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("X-Aegis-Session-Idle") !== null) {
+      update(xhr.getResponseHeader("X-Aegis-Session-Idle"), xhr.getResponseHeader("X-Aegis-Session-Left"));
+    }
+  });
+  window.addEventListener("storage", function (event) { if (event.key === KEY) { fromStorage(event.newValue); } });
+  window.addEventListener("pageshow", function (event) {  // back from the bfcache: another page knows better
+    if (event.persisted) { try { fromStorage(window.localStorage.getItem(KEY)); } catch (e) { /* private mode */ } }
+  });
+  var button = banner && banner.querySelector("[data-session-stay]");
+  if (button) { button.addEventListener("click", stay); }
+})();

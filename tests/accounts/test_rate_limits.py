@@ -53,41 +53,112 @@ def test_strict_groups_have_separate_counters(admin, account):
 @override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
 def test_strict_limit_on_the_login_page(db):
     client = Client(REMOTE_ADDR="10.0.0.5")
-    client.get("/login")
-    client.get("/login")
-    response = client.get("/login")
+    for _ in range(2):
+        assert client.post("/login", {"email": "x@example.com", "password": "whatever it is"}).status_code == 200
+    response = client.post("/login", {"email": "x@example.com", "password": "whatever it is"})
     assert_429(response)
     assert b"Too many requests" in response.content
 
 
-@override_settings(AEGIS_RATELIMIT_LOGIN="2/15m")
-def test_per_account_login_limit_spans_clients_and_refuses_even_the_right_password(user, password):
-    for ip in ("10.1.0.1", "10.1.0.2"):
-        assert (
-            ApiClient(REMOTE_ADDR=ip).post(LOGIN, {"email": user.email, "password": "wrong wrong wrong"}).status_code
-            == 401
-        )
-    assert_429(ApiClient(REMOTE_ADDR="10.1.0.3").post(LOGIN, {"email": user.email, "password": password}))
-    assert AuditLog.objects.filter(action="LOGIN_FAILED", details__reason="rate_limited").count() == 1
-    # Other accounts are unaffected.
-    assert (
-        ApiClient(REMOTE_ADDR="10.1.0.3").post(LOGIN, {"email": "other@example.com", "password": "x" * 12}).status_code
-        == 401
-    )
+def _login(ip: str, email: str, password: str):
+    return ApiClient(REMOTE_ADDR=ip).post(LOGIN, {"email": email, "password": password})
+
+
+def _refusals(limit: str) -> int:
+    return AuditLog.objects.filter(action="LOGIN_FAILED", details__reason="rate_limited", details__limit=limit).count()
 
 
 @override_settings(AEGIS_RATELIMIT_LOGIN="2/15m")
-def test_per_account_limit_treats_unknown_emails_the_same(db):
-    responses = [
-        ApiClient(REMOTE_ADDR=f"10.2.0.{i}").post(
-            LOGIN, {"email": "ghost@example.com", "password": "wrong wrong wrong"}
-        )
-        for i in range(3)
+def test_failed_logins_stop_the_address_that_made_them_even_with_the_right_password(user, password):
+    assert [_login("10.1.0.1", user.email, "wrong wrong wrong").status_code for _ in range(2)] == [401, 401]
+    assert_429(_login("10.1.0.1", user.email, password))
+    assert _refusals("address") == 1
+    assert _login("10.1.0.1", "other@example.com", "x" * 12).status_code == 401  # other accounts are unaffected
+
+
+def test_a_strangers_guesses_do_not_lock_the_owner_out(user, password, admin):
+    """Item 7 of issue 13: ten wrong guesses from anywhere used to lock the owner (and the admin)
+    out for 15 minutes. With the default limits, a stranger exhausting their address's budget
+    leaves the owner's own address untouched."""
+    for victim in (admin, user):
+        stranger = [_login("10.1.1.1", victim.email, "a guess that is wrong").status_code for _ in range(12)]
+        assert stranger == [401] * 10 + [429] * 2
+        owner = _login("10.1.9.9", victim.email, password)
+        assert owner.status_code == 200 and owner.json()["user"]["email"] == victim.email
+    failed = AuditLog.objects.filter(action="LOGIN_FAILED")
+    assert failed.filter(details__reason="invalid_credentials").count() == 2 * 10
+    assert _refusals("address") == 2 * 2
+
+
+@override_settings(AEGIS_RATELIMIT_LOGIN="5/15m", AEGIS_RATELIMIT_LOGIN_ACCOUNT="6/15m")
+def test_over_the_per_account_ceiling_only_addresses_without_failures_may_try(user, password):
+    assert [_login("10.3.0.1", user.email, "wrong guess one").status_code for _ in range(4)] == [401] * 4
+    assert [_login("10.3.0.2", user.email, "wrong guess two").status_code for _ in range(2)] == [401] * 2
+    # 6 failures for the account: the ceiling. Addresses that failed twice wait, whatever they send ...
+    for ip in ("10.3.0.1", "10.3.0.2"):
+        assert_429(_login(ip, user.email, password))
+    assert _refusals("account") == 2
+    # ... a new address still gets two guesses, not five ...
+    assert [_login("10.3.0.3", user.email, "wrong guess three").status_code for _ in range(3)] == [401, 401, 429]
+    # ... and the owner, from an address that failed at most once, gets in.
+    assert _login("10.3.0.4", user.email, password).status_code == 200
+    assert _login("10.3.0.5", user.email, "the owner's typo").status_code == 401
+    assert _login("10.3.0.5", user.email, password).status_code == 200
+    # Another account's ceiling is its own.
+    assert _login("10.3.0.1", "other@example.com", "x" * 12).status_code == 401
+
+
+@override_settings(AEGIS_RATELIMIT_LOGIN="2/15m")
+def test_a_right_password_forgets_that_addresss_earlier_failures(user, password):
+    statuses = [
+        _login("10.4.0.1", user.email, secret).status_code
+        for secret in ("typo one", password, "typo two", "typo three", "typo four")
     ]
-    assert [r.status_code for r in responses] == [401, 401, 429]
+    assert statuses == [401, 200, 401, 401, 429]
 
 
-@pytest.mark.parametrize("name", ["AEGIS_RATELIMIT_GLOBAL", "AEGIS_RATELIMIT_STRICT", "AEGIS_RATELIMIT_LOGIN"])
+@override_settings(AEGIS_RATELIMIT_LOGIN="2/15m", AEGIS_RATELIMIT_LOGIN_ACCOUNT="3/15m")
+def test_login_limits_treat_unknown_emails_the_same(user):
+    for email in (user.email, "ghost@example.com"):
+        assert [_login("10.2.0.1", email, "wrong wrong wrong").status_code for _ in range(3)] == [401, 401, 429]
+        assert _login("10.2.0.2", email, "wrong wrong wrong").status_code == 401  # 3 failures: the ceiling
+        assert _login("10.2.0.2", email, "wrong wrong wrong").status_code == 401  # a first failure is allowed
+        assert _login("10.2.0.2", email, "wrong wrong wrong").status_code == 429  # failed twice, over the ceiling
+
+
+# --- strict limits count state-changing requests only (issue 13, item 12) ---------------------
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
+def test_polling_a_transfer_never_spends_the_transfer_budget(user, account):
+    client = Client(REMOTE_ADDR="10.5.0.1", headers={"HX-Request": "true"})
+    client.force_login(user)
+    # The PROCESSING poll (GET, once a second) and plain reads: never counted against strict.
+    for _ in range(6):
+        assert client.get("/transfer?key=some-key").status_code == 200
+    assert client.head("/transfer").status_code == 200
+    assert client.options("/transfer").status_code != 429
+    assert "strict:transfer" not in _counters("10.5.0.1")
+    # POSTs still are: the first two go through, the third is over the limit.
+    form = {"to_account": "000000000000000000000000", "amount": "1.00", "idempotency_key": "k-1"}
+    assert [client.post("/transfer", form).status_code for _ in range(2)] == [200, 200]
+    assert_429(client.post("/transfer", form))
+    assert _counters("10.5.0.1")["global"]["count"] == 6 + 2 + 3  # the global limit counts everything
+
+
+@override_settings(AEGIS_RATELIMIT_STRICT="2/15m")
+def test_api_reads_on_a_strict_group_do_not_count_but_writes_do(admin, account):
+    client = api_as(admin)
+    client.defaults["REMOTE_ADDR"] = "10.5.0.2"
+    for _ in range(4):
+        assert client.get("/api/admin/users").status_code == 200
+    assert client.patch(f"/api/admin/freeze/{account.pk}").status_code == 200
+    assert client.patch(f"/api/admin/unfreeze/{account.pk}").status_code == 200
+    assert_429(client.patch(f"/api/admin/freeze/{account.pk}"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["AEGIS_RATELIMIT_GLOBAL", "AEGIS_RATELIMIT_STRICT", "AEGIS_RATELIMIT_LOGIN", "AEGIS_RATELIMIT_LOGIN_ACCOUNT"],
+)
 def test_limits_come_from_the_environment(name, monkeypatch):
     from aegis import settings as aegis_settings
 

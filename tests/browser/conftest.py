@@ -104,4 +104,4 @@ def log_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
     page.fill("#id_email", email)
     page.fill("#id_password", password)
     page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(re.compile(r".*/dashboard$"))
+    page.wait_for_url(re.compile(r".*/(dashboard|staff/users)$"))  # staff land on the staff console

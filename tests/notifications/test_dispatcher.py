@@ -67,7 +67,7 @@ def test_failed_transfer_and_freeze_notify_the_right_people(bank, funded_pair):
         "Your account was frozen by Aegis staff: it cannot send or receive money for now."
     ]
     assert messages_of(sender.user)[-1].startswith("Your transfer of ₹10.00 to account …")
-    assert "failed: The receiving account is not active." in messages_of(sender.user)[-1]
+    assert "failed: This account cannot receive payments." in messages_of(sender.user)[-1]
     assert not Notification.objects.filter(user=bank.system_user).exists()
 
 

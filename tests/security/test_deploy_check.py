@@ -1,7 +1,8 @@
-"""Production settings (DJANGO_DEBUG=false) pass Django's deployment checklist, refuse weak
-secrets, and behave as promised over HTTP: HTTPS redirect, HSTS, Secure cookies, and a
-forwarded protocol believed only from a trusted proxy. Each runs in a fresh OS process with
-production environment variables, against this test's database."""
+"""Production settings behind a TLS proxy (DEBUG off by default, AEGIS_TRUSTED_PROXIES set) pass
+Django's deployment checklist, refuse weak secrets, and behave as promised over HTTP: HTTPS
+redirect, HSTS, Secure cookies, and a forwarded protocol believed only from a trusted proxy.
+Each runs in a fresh OS process with production environment variables, against this test's
+database. `make run` without a proxy (plain HTTP on 127.0.0.1) is tests/foundation/test_run_posture.py."""
 
 import json
 import secrets
@@ -21,8 +22,8 @@ def production_env(subprocess_env):
         # DJANGO_ALLOW_ASYNC_UNSAFE comes from the browser tests' conftest; production never sets it.
         if name.startswith(("DJANGO_SECURE_", "AEGIS_SESSION_", "AEGIS_PROXY_", "AEGIS_CLIENT_IP", "DJANGO_ALLOW_")):
             del env[name]
+    env.pop("DJANGO_DEBUG", None)  # production is the default
     env.update(
-        DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         JWT_SECRET=secrets.token_urlsafe(48),
         DJANGO_ALLOWED_HOSTS="bank.example.com",

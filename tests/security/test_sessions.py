@@ -1,6 +1,11 @@
 """Session lifetimes (15 min idle, 12 h absolute; proven by moving the stored clocks, not by
 sleeping), background polls that do not count as activity, and a password change that signs
-out every other session and every API token while keeping the current one."""
+out every other session and every API token while keeping the current one.
+
+How a session ends, as a page sees it (aegis.session_end): whatever ended it (idle or absolute
+limit, a freeze, a password change elsewhere, logout), an htmx request answers HX-Redirect to the
+login page instead of the login page's HTML, and the login page says why, once, to that browser
+only. "Stay signed in" (POST /session/keepalive) restarts the idle clock. Staff land on /staff/."""
 
 import time
 
@@ -8,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from accounts.auth import token_issue
+from accounts.models import Role
 from aegis.security import SESSION_SEEN, SESSION_STARTED
 from tests.accounts.conftest import ApiClient
 from tests.factories import PASSWORD, make_account, make_user
@@ -35,8 +42,28 @@ def shift(client: Client, **seconds_back: int) -> None:
     session.save()
 
 
+HTMX = {"HX-Request": "true"}
+POLL = {"HX-Request": "true", "X-Aegis-Background": "1"}
+# Each way a session ends, and what the login page then says.
+REASONS = {
+    "idle": "signed out after a period of inactivity",
+    "absolute": "Your session reached its time limit",
+    "frozen": "Your account was frozen",
+    "password": "Your password was changed",
+    "logout": "You signed out.",
+}
+
+
 def is_login_redirect(response) -> bool:
     return response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def assert_hx_login(response, next_path: str = "/dashboard") -> str:
+    """htmx is told to load the login page in the window: no login page HTML in the fragment."""
+    assert response.status_code == 200, response.status_code
+    assert "Location" not in response and response.content == b""
+    assert response["HX-Redirect"] == f"/login?next={next_path}"
+    return response["HX-Redirect"]
 
 
 def test_settings_match_the_policy():
@@ -81,7 +108,7 @@ def test_background_polls_are_not_activity(owner):
     poll = client.get("/dashboard", headers={"HX-Request": "true", "X-Aegis-Background": "1"})
     assert poll.status_code == 200 and client.session[SESSION_SEEN] == seen
     shift(client, aegis_seen_at=5 * 60 + 1)
-    assert is_login_redirect(client.get("/dashboard", headers={"HX-Request": "true", "X-Aegis-Background": "1"}))
+    assert_hx_login(client.get("/dashboard", headers=POLL))
 
 
 def test_password_change_signs_out_other_sessions_and_tokens(owner):
@@ -122,3 +149,157 @@ def test_wrong_current_passwords_hit_the_per_account_limit(owner, settings):
     client = signed_in(owner.user)
     wrong = {"current_password": "not it at all!", "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
     assert [client.post("/account/password", wrong).status_code for _ in range(3)] == [200, 200, 429]
+
+
+# --- how a session ends, as an htmx request and the login page see it ---------------------------
+def end_session(how: str, client: Client, owner, admin_token: str) -> None:
+    """End `client`'s session the way a user would meet it (a freeze and a password change
+    happen elsewhere: through the staff API and another signed-in browser)."""
+    if how == "idle":
+        shift(client, aegis_seen_at=15 * 60 + 1)
+    elif how == "absolute":
+        shift(client, aegis_auth_at=12 * 60 * 60 + 1)
+    elif how == "frozen":
+        response = ApiClient(token=admin_token).patch(f"/api/admin/freeze/{owner.pk}")
+        assert response.status_code == 200, response.content
+    elif how == "password":
+        form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD}
+        assert signed_in(owner.user).post("/account/password", form).status_code == 302
+    elif how == "logout":
+        assert client.post("/logout").status_code == 302
+
+
+@pytest.fixture
+def admin_token(generous_limits):
+    admin = make_user(role=Role.ADMIN, name="Staff")
+    return token_issue(user=admin)
+
+
+@pytest.mark.parametrize("how", REASONS)
+@pytest.mark.parametrize("partial", ["card", "notifications"])
+def test_a_partial_after_the_session_ended_redirects_htmx_to_the_login_page_with_the_reason(
+    how, partial, owner, admin_token
+):
+    client = signed_in(owner.user)
+    assert client.get("/dashboard", headers=POLL).status_code == 200  # the card refreshes while signed in
+    end_session(how, client, owner, admin_token)
+    if partial == "card":
+        target = assert_hx_login(client.get("/dashboard", headers=POLL))
+    else:  # the bell's poll: after login, back to the page the user was on, not to the fragment
+        current = {"HX-Current-URL": "http://testserver/transactions?page=2"}
+        response = client.get("/notifications/poll?since=0", headers=POLL | current)
+        target = assert_hx_login(response, next_path="/transactions%3Fpage%3D2")
+    login = client.get(target)
+    assert login.status_code == 200
+    notice = login.content.decode()
+    assert 'data-testid="session-ended"' in notice and REASONS[how] in notice
+    assert [r for r in REASONS.values() if r in notice] == [REASONS[how]]
+    again = client.get("/login")
+    assert b'data-testid="session-ended"' not in again.content  # said once
+    assert_hx_login(client.get("/dashboard", headers=HTMX))  # and the session stays ended
+
+
+def test_a_user_initiated_htmx_request_is_redirected_too_and_a_plain_page_still_gets_a_302(owner):
+    client = signed_in(owner.user)
+    shift(client, aegis_seen_at=15 * 60 + 1)
+    assert_hx_login(client.get("/dashboard", headers=HTMX))
+    assert Client().get("/dashboard")["Location"] == "/login?next=/dashboard"  # no htmx: a real redirect
+    assert_hx_login(Client().get("/dashboard", headers=HTMX))  # never signed in at all
+
+
+def test_a_foreign_current_url_is_not_used_as_next(owner):
+    response = Client().get("/dashboard", headers=HTMX | {"HX-Current-URL": "https://evil.example/steal"})
+    assert_hx_login(response)
+
+
+def test_the_reason_goes_only_to_the_browser_whose_session_ended(owner, admin_token):
+    client = signed_in(owner.user)
+    end_session("frozen", client, owner, admin_token)
+    stranger = Client()
+    assert b'data-testid="session-ended"' not in stranger.get("/login").content
+    assert b"Your account was frozen" in client.get(assert_hx_login(client.get("/dashboard", headers=POLL))).content
+
+
+def test_a_freeze_then_unfreeze_still_says_frozen_and_logging_in_again_works(owner, admin_token):
+    client = signed_in(owner.user)
+    staff = ApiClient(token=admin_token)
+    assert staff.patch(f"/api/admin/freeze/{owner.pk}").status_code == 200
+    assert staff.patch(f"/api/admin/unfreeze/{owner.pk}").status_code == 200
+    target = assert_hx_login(client.get("/dashboard", headers=POLL))
+    assert b"Your account was frozen" in client.get(target).content
+    response = client.post("/login", {"email": owner.user.email, "password": PASSWORD})
+    assert response.status_code == 302 and client.get("/dashboard").status_code == 200
+
+
+def test_a_deactivated_user_is_signed_out_with_a_neutral_reason(owner):
+    client = signed_in(owner.user)
+    type(owner.user).objects.filter(pk=owner.user.pk).update(is_active=False)
+    target = assert_hx_login(client.get("/dashboard", headers=POLL))
+    assert b"Your session has ended" in client.get(target).content
+    assert is_login_redirect(client.get("/dashboard"))  # the session itself is gone
+
+
+def test_pages_and_responses_carry_the_time_left(owner):
+    client = signed_in(owner.user)
+    shift(client, aegis_seen_at=10 * 60, aegis_auth_at=10 * 60)
+    page = client.get("/dashboard")
+    assert 'data-session-warn="60"' in page.content.decode()
+    idle = int(page["X-Aegis-Session-Idle"])
+    assert 15 * 60 - 5 <= idle <= 15 * 60  # a page is activity: the idle clock restarted
+    assert 12 * 60 * 60 - 10 * 60 - 5 <= int(page["X-Aegis-Session-Left"]) <= 12 * 60 * 60 - 10 * 60
+    shift(client, aegis_seen_at=5 * 60)
+    poll = client.get("/dashboard", headers=POLL)
+    assert 10 * 60 - 5 <= int(poll["X-Aegis-Session-Idle"]) <= 10 * 60  # a poll is not
+    anonymous = Client().get("/login")
+    assert "X-Aegis-Session-Idle" not in anonymous and b"data-session-idle" not in anonymous.content
+
+
+def test_stay_signed_in_restarts_the_idle_clock(owner):
+    client = signed_in(owner.user)
+    shift(client, aegis_seen_at=14 * 60 + 30)
+    response = client.post("/session/keepalive")
+    assert response.status_code == 204
+    assert 15 * 60 - 5 <= int(response["X-Aegis-Session-Idle"]) <= 15 * 60
+    assert time.time() - client.session[SESSION_SEEN] < 5
+    shift(client, aegis_seen_at=14 * 60)
+    assert client.get("/dashboard").status_code == 200  # 15.5 min after the last page: still in
+
+
+def test_keepalive_is_post_with_csrf_for_a_signed_in_user_only(owner):
+    assert is_login_redirect(Client().post("/session/keepalive"))
+    client = signed_in(owner.user)
+    assert client.get("/session/keepalive").status_code == 405
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = client.cookies
+    assert strict.post("/session/keepalive").status_code == 403
+    page = strict.get("/dashboard").content.decode()
+    token = page.split('"X-CSRFToken": "', 1)[1].split('"', 1)[0]
+    assert strict.post("/session/keepalive", headers={"X-CSRFToken": token}).status_code == 204
+
+
+def test_keepalive_cannot_revive_an_idle_session(owner):
+    client = signed_in(owner.user)
+    shift(client, aegis_seen_at=15 * 60 + 1)
+    assert is_login_redirect(client.post("/session/keepalive"))
+    assert is_login_redirect(client.get("/dashboard"))
+
+
+def test_staff_land_on_the_staff_console_unless_next_says_otherwise(generous_limits):
+    staff = make_user(role=Role.ADMIN, name="Staff")
+    response = Client().post("/login", {"email": staff.email, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/staff/"
+    response = Client().post(
+        "/login?next=/transactions", {"email": staff.email, "password": PASSWORD, "next": "/transactions"}
+    )
+    assert response["Location"] == "/transactions"
+    response = Client().post("/login", {"email": staff.email, "password": PASSWORD, "next": "https://evil.example/"})
+    assert response["Location"] == "/staff/"
+
+
+def test_signing_out_everywhere_for_another_reason_says_signed_out_elsewhere(owner):
+    from accounts.services import user_sign_out_everywhere
+
+    client = signed_in(owner.user)
+    user_sign_out_everywhere(user=owner.user, reason="signed_out_everywhere")
+    target = assert_hx_login(client.get("/dashboard", headers=POLL))
+    assert b"You were signed out on another device" in client.get(target).content
