@@ -14,8 +14,7 @@ from django.http import HttpRequest
 from aegis.errors import ValidationFailed
 from ledger.selectors import MAX_PAGE, MAX_PAGE_SIZE
 
-OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
-DIGITS = re.compile(r"^[0-9]{1,9}$")
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")  # always fullmatch: `$` would let a trailing newline in
 MAX_LIMIT = 1_000  # accepted (and served as MAX_PAGE_SIZE); anything larger is a client bug
 
 
@@ -48,7 +47,7 @@ def account_id_field(data: dict, field: str) -> str:
     value = data.get(field)
     if value is None:
         raise ValidationFailed(f"{field} is required.", field=field)
-    if not isinstance(value, str) or not OBJECT_ID.match(value):
+    if not isinstance(value, str) or not OBJECT_ID.fullmatch(value):
         raise ValidationFailed(f"{field} must be an account id (24 hexadecimal characters).", field=field)
     return value
 
@@ -57,7 +56,7 @@ def query_object_id(request: HttpRequest, name: str) -> ObjectId | None:
     value = request.GET.get(name)
     if value is None or value == "":
         return None
-    if not OBJECT_ID.match(value):
+    if not OBJECT_ID.fullmatch(value):
         raise ValidationFailed(f"{name} must be an account id (24 hexadecimal characters).", field=name)
     return ObjectId(value)
 
@@ -75,9 +74,9 @@ def _query_int(request: HttpRequest, name: str, default: int, maximum: int | Non
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
-    if not DIGITS.match(raw) or int(raw) < 1:
+    if not raw.isascii() or not raw.isdigit() or int(raw[:12]) < 1:
         raise ValidationFailed(f"{name} must be a whole number of at least 1.", field=name)
-    if maximum is not None and int(raw) > maximum:
+    if maximum is not None and (len(raw) > 12 or int(raw) > maximum):
         raise ValidationFailed(f"{name} must be at most {maximum}.", field=name)
     return int(raw)
 

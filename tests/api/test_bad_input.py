@@ -190,7 +190,9 @@ def test_bad_paging_is_400(pair, query):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [("status=DONE", "status"), ("accountId=xyz", "accountId"), ("limit=x", "limit")]
+    ("query", "field"),
+    [("status=DONE", "status"), ("accountId=xyz", "accountId"), ("limit=x", "limit"),
+     ("accountId=" + "a" * 24 + "%0A", "accountId"), ("page=5%0A", "page"), ("page=" + "9" * 30, "page")],
 )
 def test_bad_admin_filters_are_400(query, field):
     admin = make_user(role=Role.ADMIN)
