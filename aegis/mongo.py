@@ -9,6 +9,7 @@ import logging
 import random
 import time
 
+import pymongo
 from django.conf import settings
 from django.db import connections
 from pymongo import ReadPreference
@@ -64,12 +65,30 @@ _logger = logging.getLogger("aegis.mongo")
 conflict_retries = 0
 
 
+# The abort gets its own short bound: it must be sent even after the transaction's own bound ran
+# out, or the open transaction would pin every document it wrote until the server's lifetime
+# limit (60 s) aborted it, and every transfer touching those accounts would conflict meanwhile.
+ABORT_TIMEOUT_SECONDS = 2
+# A command already running when the retry deadline passes may finish within this much more:
+# the bound is there to cut a *hung* command, not one that is merely slow under contention
+# (cutting those mid-flight turned 503 "retry" answers into long 409 "in flight" ones).
+COMMAND_GRACE_SECONDS = 2
+
+
 def _abort_quietly(session) -> None:
     if session.in_transaction:
         try:
-            session.abort_transaction()
+            with pymongo.timeout(ABORT_TIMEOUT_SECONDS):
+                session.abort_transaction()
         except PyMongoError:  # the server aborts it anyway when the session ends
             pass
+
+
+def _remaining(deadline: float, cause: Exception | None = None) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TransactionDeadlineExceeded(str(cause or "the deadline ran out")) from cause
+    return left
 
 
 def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | None = None):
@@ -83,6 +102,13 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
     - anything else, including our own domain errors: abort and raise.
     Past the deadline, raises TransactionDeadlineExceeded; the transaction is aborted, and a
     commit whose result stayed unknown is for the caller to look up, never to assume.
+
+    The deadline bounds every command too (`pymongo.timeout` around the callback and each
+    commit, plus COMMAND_GRACE_SECONDS), so one hung command cannot outlive it by more than the
+    grace; the abort runs outside that bound, so it
+    is still sent after a timeout. Callers must not wrap this in a `pymongo.timeout` of their
+    own: a nested bound can only shorten the outer one, and an expired outer bound would stop
+    the abort from being sent.
     """
     global conflict_retries
     client = client or get_client()
@@ -92,10 +118,11 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
         while True:
             session.start_transaction(**TXN_OPTIONS)
             try:
-                result = callback(session)
+                with pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS):
+                    result = callback(session)
             except PyMongoError as exc:
                 _abort_quietly(session)
-                if exc.timeout:  # a caller's pymongo.timeout() ran out: retrying cannot help
+                if exc.timeout:  # the deadline ran out inside a command: retrying cannot help
                     raise TransactionDeadlineExceeded(str(exc)) from exc
                 if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
                     attempt += 1
@@ -110,7 +137,8 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
                 raise
             while True:
                 try:
-                    session.commit_transaction()
+                    with pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS):
+                        session.commit_transaction()
                     return result
                 except PyMongoError as exc:
                     if exc.timeout:  # the commit's result is unknown; the caller looks it up

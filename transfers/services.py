@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ from transfers.money import MAX_TRANSFER_PAISE
 logger = logging.getLogger("aegis.transfers")
 
 MAX_KEY_LENGTH = 100
+RECORD_FAILURE_MIN_SECONDS = 1.0
 MAX_NOTE_LENGTH = 140
 WRITE_CONFLICT = 112
 
@@ -170,17 +172,20 @@ def _transfer(
 
     fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
     claimed = None
+    # One deadline for the whole transfer, and it bounds every command (pymongo.timeout), so a
+    # single hung command (a `w: majority` write has no wtimeout) cannot outlive it.
+    deadline = time.monotonic() + settings.AEGIS_TRANSFER_DEADLINE_SECONDS
     try:
-        # One bound for every command of the transfer, so a single hung command (a `w: majority`
-        # write has no wtimeout) cannot outlive the deadline that the conflict retries keep.
         with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS):
             claimed = _claim(
                 sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
                 note=note, fp=fp, kind=kind, actor=actor, requested_by=requested_by,
             )
-            if isinstance(claimed, TransferResult):
-                return claimed  # a replay of a COMPLETED transfer
-            return _execute(claimed, request_id=request_id)
+        if isinstance(claimed, TransferResult):
+            return claimed  # a replay of a COMPLETED transfer
+        # Not inside the bound above: run_transaction applies the rest of it per command, so
+        # that an abort can still be sent once it has run out.
+        return _execute(claimed, request_id=request_id, deadline=deadline)
     except TransactionDeadlineExceeded:
         # Not a business failure: conflicts or unknown commit results outlasted the deadline.
         logger.warning("transfer with key %r: the deadline ran out", idempotency_key)
@@ -305,7 +310,7 @@ class _ClaimLost(Exception):
     """Our claim was settled by someone else (recovery after our lease ran out)."""
 
 
-def _execute(txn: dict, *, request_id: str) -> TransferResult:
+def _execute(txn: dict, *, request_id: str, deadline: float) -> TransferResult:
     """Run the money transaction for a claim we hold; a refusal is recorded as FAILED.
 
     If our claim was settled by someone else meanwhile (recovery after our lease ran out, then
@@ -315,11 +320,13 @@ def _execute(txn: dict, *, request_id: str) -> TransferResult:
         try:
             completed = run_transaction(
                 lambda session: _move_money(session, txn, request_id=request_id),
-                deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS,
+                deadline_seconds=deadline - time.monotonic(),
             )
             return TransferResult(completed)
         except exc.TransferRejected as refusal:
-            failed = _record_failure(txn, refusal, request_id=request_id)
+            # Recording the refusal gets at least a moment, even when the refusal came late.
+            failed = _record_failure(txn, refusal, request_id=request_id,
+                                     deadline_seconds=max(deadline - time.monotonic(), RECORD_FAILURE_MIN_SECONDS))
             raise exc.TransferFailed(failed, refusal) from None
     except _ClaimLost:
         return _answer_for(txn["_id"])
@@ -480,7 +487,7 @@ def _event_doc(event_type: str, txn: dict, request_id: str, now: datetime) -> di
 # --- step 4: recording a business failure -----------------------------------------------------
 
 
-def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str) -> dict:
+def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str, deadline_seconds: float) -> dict:
     """FAILED + retry_count + 1 + audit + outbox event, in one transaction, if we still hold the claim."""
     is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
     action = AuditAction.SYSTEM_TRANSFER_FAILED if is_funding else AuditAction.TRANSFER_FAILED
@@ -511,7 +518,7 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
         return failed
 
     # _ClaimLost propagates: the record is someone else's now, and _execute answers by its state.
-    return run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)
+    return run_transaction(write, deadline_seconds=deadline_seconds)
 
 
 # --- step 5: recovery of claims whose holder died ---------------------------------------------
