@@ -260,7 +260,8 @@ def _reclaim(existing: dict, *, requested_by: str = "") -> dict | TransferResult
         guard = {"_id": existing["_id"], "status": TransactionStatus.FAILED,
                  "retry_count": {"$lt": MAX_USER_RETRIES}}
     else:  # PROCESSING: only a claim whose lease ran out (its holder died) may be taken over
-        if existing.get("lease_expires_at") and _aware(existing["lease_expires_at"]) > now:
+        # The client is tz_aware (DATABASES OPTIONS), so stored instants compare with `now` as they are.
+        if existing.get("lease_expires_at") and existing["lease_expires_at"] > now:
             raise exc.TransferInFlight()
         guard = {"_id": existing["_id"], "status": TransactionStatus.PROCESSING,
                  "attempt_id": existing["attempt_id"], "lease_expires_at": {"$lt": now}}
@@ -297,10 +298,6 @@ def _idempotency_reads():
     read could return a result that a failover later rolls back.
     """
     return collection(Transaction).with_options(read_concern=ReadConcern("majority"))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- step 3: the money transaction ------------------------------------------------------------

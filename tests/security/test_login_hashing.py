@@ -91,11 +91,9 @@ def test_a_full_slot_answers_429_at_once_on_every_password_surface(one_slot):
     assert ApiClient().post("/api/auth/register", new).status_code == 201
 
 
-def test_the_slot_is_shared_with_other_worker_processes(one_slot, subprocess_env):
-    """gunicorn's sync workers each serve one request at a time, so a per-process bound alone
-    would never refuse anything there: another process holding the slot must count."""
-    user = make_user(email="shared@example.com")
-    holder = subprocess.Popen(
+def _spawn_holder(subprocess_env) -> subprocess.Popen:
+    """A process that takes the one password-check slot, prints "held" and keeps it until stdin closes."""
+    return subprocess.Popen(
         [sys.executable, "-c", HOLDER],
         cwd=ROOT,
         env=dict(subprocess_env, AEGIS_PASSWORD_HASH_SLOTS="1"),
@@ -103,6 +101,13 @@ def test_the_slot_is_shared_with_other_worker_processes(one_slot, subprocess_env
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def test_the_slot_is_shared_with_other_worker_processes(one_slot, subprocess_env):
+    """gunicorn's sync workers each serve one request at a time, so a per-process bound alone
+    would never refuse anything there: another process holding the slot must count."""
+    user = make_user(email="shared@example.com")
+    holder = _spawn_holder(subprocess_env)
     try:
         assert holder.stdout.readline().strip() == "held"
         assert_busy_json(ApiClient().post(LOGIN, {"email": user.email, "password": PASSWORD}))
@@ -114,14 +119,7 @@ def test_the_slot_is_shared_with_other_worker_processes(one_slot, subprocess_env
 
 def test_a_killed_holder_never_keeps_its_slot(one_slot, subprocess_env):
     user = make_user(email="killed@example.com")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER],
-        cwd=ROOT,
-        env=dict(subprocess_env, AEGIS_PASSWORD_HASH_SLOTS="1"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _spawn_holder(subprocess_env)
     assert holder.stdout.readline().strip() == "held"
     holder.kill()  # SIGKILL mid-check, as a worker timeout would
     holder.wait(timeout=30)
