@@ -86,3 +86,13 @@ def page_params(request: HttpRequest, *, default_limit: int = 20) -> tuple[int, 
     page = _query_int(request, "page", 1, MAX_PAGE)
     limit = _query_int(request, "limit", default_limit, MAX_LIMIT)
     return page, min(limit, MAX_PAGE_SIZE)
+
+
+def query_cursor(request: HttpRequest) -> str | None:
+    """`?cursor=`: the opaque token a list answered as `nextCursor` (the listing decodes and checks it)."""
+    value = request.GET.get("cursor")
+    if value is None or value == "":
+        return None
+    if len(value) > 512 or not value.isascii():
+        raise ValidationFailed("cursor is not valid; use the nextCursor a list answered.", field="cursor")
+    return value

@@ -12,7 +12,9 @@ class EntryType(models.TextChoices):
 
 
 class LedgerEntry(AppendOnlyModel):
-    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    # The account's entries are read by the unique (account, seq) index: `seq` is dense, so a
+    # page is an exact seq range. The FK's own single-field index would be its redundant prefix.
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+", db_index=False)
     transaction = models.ForeignKey("transfers.Transaction", on_delete=models.PROTECT, related_name="+")
     type = models.CharField(max_length=6, choices=EntryType.choices)
     amount = models.BigIntegerField()  # paise, always > 0
@@ -23,10 +25,6 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         db_table = "ledger_entries"
-        indexes = [
-            models.Index(fields=["account", "transaction"], name="ledger_account_txn"),
-            models.Index(fields=["account", "created_at"], name="ledger_account_created"),
-        ]
         constraints = [
             models.UniqueConstraint(fields=["account", "seq"], name="ledger_account_seq_unique"),
         ]
@@ -65,3 +63,4 @@ class AuditLog(AppendOnlyModel):
     class Meta:
         db_table = "audit_logs"
         indexes = [models.Index(fields=["action", "created_at"], name="audit_action_created")]
+

@@ -44,7 +44,7 @@ class NotificationLevel(models.TextChoices):
 
 
 class Notification(models.Model):
-    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+", db_index=False)
     event_id = models.CharField(max_length=24)
     event_type = models.CharField(max_length=40)
     level = models.CharField(max_length=10, choices=NotificationLevel.choices, default=NotificationLevel.INFO)
@@ -56,7 +56,7 @@ class Notification(models.Model):
         db_table = "notifications"
         constraints = [models.UniqueConstraint(fields=["event_id", "user"], name="notification_event_user_unique")]
         indexes = [
-            models.Index(fields=["user", "created_at"], name="notification_user_created"),
+            models.Index(fields=["user", "created_at", "id"], name="notification_user_created_id"),
             models.Index(fields=["user", "read_at"], name="notification_user_read"),
         ]
 

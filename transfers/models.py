@@ -20,8 +20,10 @@ MAX_USER_RETRIES = 3
 
 
 class Transaction(models.Model):
-    from_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
-    to_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    # No single-field FK indexes: each is a prefix of a compound index below, and every extra
+    # index is one more write on every transfer.
+    from_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+", db_index=False)
+    to_account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = models.BigIntegerField()  # paise
     currency = models.CharField(max_length=3, default="INR")
     note = models.CharField(max_length=140, blank=True, default="")
@@ -49,9 +51,12 @@ class Transaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="txn_status_lease"),
-            models.Index(fields=["from_account", "created_at"], name="txn_from_created"),
-            models.Index(fields=["to_account", "created_at"], name="txn_to_created"),
-            models.Index(fields=["created_at"], name="txn_created"),
+            # The listings walk these newest first in bounded time windows (aegis/keyset.py);
+            # `_id` last makes every key unique, so a cursor names one row exactly.
+            models.Index(fields=["from_account", "created_at", "id"], name="txn_from_created_id"),
+            models.Index(fields=["to_account", "created_at", "id"], name="txn_to_created_id"),
+            models.Index(fields=["status", "created_at", "id"], name="txn_status_created_id"),
+            models.Index(fields=["created_at", "id"], name="txn_created_id"),
         ]
 
 
@@ -75,3 +80,4 @@ class OutboxEvent(models.Model):
     class Meta:
         db_table = "outbox_events"
         indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
+
