@@ -175,7 +175,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.validators.MaximumLengthValidator", "OPTIONS": {"max_length": 1024}},
 ]
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "aegis.sessions"  # the db store, its per-request lookup bounded
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = AEGIS_SECURE_COOKIES
 CSRF_COOKIE_SECURE = AEGIS_SECURE_COOKIES
