@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox bench-login chaos clean
+.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox bench-login bench-scale chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench: install-dev
 ## Median API latency idle and during a burst of 50 logins from one address (see loadtest/login_burst.py).
 bench-login: install-dev
 	$(PY) -m loadtest.login_burst $(BENCH_ARGS)
+
+## A consistent synthetic bank at 10k and 100k transfers (1M with BENCH_ARGS="--full"), verified by
+## reconcile; one table of p50 per size and growth for every read (see loadtest/scale.py, docs/performance.md).
+bench-scale: install-dev
+	$(PY) -m loadtest.scale $(BENCH_ARGS)
 
 ## N rounds of load + SIGKILL (web worker or database) + recovery checks (see loadtest/chaos.py).
 chaos: install-dev

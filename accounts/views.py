@@ -18,7 +18,7 @@ from aegis.errors import Conflict, ValidationFailed
 from aegis.policy import PUBLIC, USER, policy
 from aegis.security import session_mark_signed_in
 from aegis.session_end import SESSION_ENDED, session_end_notice, session_end_record, session_touch
-from ledger.selectors import balance_series, entries_for_account
+from ledger.selectors import balance_series, recent_entries
 
 
 def _next_url(request: HttpRequest, user) -> str:
@@ -119,9 +119,10 @@ def dashboard(request: HttpRequest):
         response = render(request, f"accounts/dashboard.html#{partial}", context)
     else:
         if account is not None:
-            series = balance_series(account_id=account.pk, points=60)
+            # Both are seq ranges below the account's ledger_seq: a page of reads at any history size.
+            series = balance_series(account=account, points=60)
             context["chart"] = line_chart([0] + [balance for _, balance in series])
-            context["recent"] = entries_for_account(account_id=account.pk, page=1, limit=6)["rows"]
+            context["recent"] = recent_entries(account=account, limit=6)
         response = render(request, "accounts/dashboard.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response

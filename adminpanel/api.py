@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from accounts.api import user_json
 from adminpanel.selectors import users_page
-from aegis.api_input import page_params, query_choice, query_object_id
+from aegis.api_input import page_params, query_choice, query_cursor, query_object_id
 from aegis.http import api_view, json_success, rupees
 from aegis.policy import ADMIN, policy
 from transfers.models import TransactionStatus
@@ -19,7 +19,9 @@ from transfers.serializers import transaction_admin_json
 
 
 def _page_meta(result: dict) -> dict:
-    return {k: result[k] for k in ("page", "limit", "total", "hasNextPage")}
+    # Keyset pages: `total` is null (nothing counts these lists exactly and cheaply); follow
+    # `nextCursor` (null on the last page), or `page` up to keyset.MAX_WALKED_PAGE.
+    return {k: result[k] for k in ("page", "limit", "total", "hasNextPage", "nextCursor")}
 
 
 def _user_row_json(row) -> dict:
@@ -42,7 +44,7 @@ def _user_row_json(row) -> dict:
 @api_view
 def admin_users(request: HttpRequest):
     page, limit = page_params(request)
-    result = users_page(page=page, limit=limit)
+    result = users_page(cursor=query_cursor(request), page=page, limit=limit)
     return json_success({**_page_meta(result), "users": [_user_row_json(r) for r in result["rows"]]})
 
 
@@ -52,7 +54,8 @@ def admin_transactions(request: HttpRequest):
     status = query_choice(request, "status", TransactionStatus.values)
     account_id = query_object_id(request, "accountId")
     page, limit = page_params(request)
-    result = transactions_list(status=status, account_id=account_id, page=page, limit=limit)
+    cursor = query_cursor(request)
+    result = transactions_list(status=status, account_id=account_id, cursor=cursor, page=page, limit=limit)
     return json_success({**_page_meta(result), "transactions": [transaction_admin_json(t) for t in result["rows"]]})
 
 

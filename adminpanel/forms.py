@@ -21,9 +21,23 @@ class PageField(forms.Field):
         return page_number(value if value not in self.empty_values else 1)
 
 
+class CursorField(forms.CharField):
+    """A keyset cursor (an opaque token the page linked to); never makes the form invalid: the
+    listing checks it, and a bad one shows the first page with a notice."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, strip=True, **kwargs)
+
+    def run_validators(self, value):
+        pass  # not even CharField's "no NUL characters": the listing refuses what it did not sign
+
+
 class UserSearchForm(forms.Form):
     q = forms.CharField(label="Search by email", max_length=254, required=False, strip=True)
     page = PageField()
+    cursor = CursorField()
 
 
 class AccountStatusForm(forms.Form):
@@ -36,6 +50,7 @@ class TransactionFilterForm(forms.Form):
     )
     account = forms.CharField(label="Account ID", max_length=24, required=False, strip=True)
     page = PageField()
+    cursor = CursorField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

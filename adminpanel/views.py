@@ -14,6 +14,8 @@ form funds without asking. A freeze also signs the owner out everywhere.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -35,6 +37,7 @@ from adminpanel.selectors import (
     users_page,
 )
 from aegis.errors import AegisError
+from aegis.keyset import MAX_WALKED_PAGE, InvalidCursor, decode_cursor, encode_cursor
 from aegis.policy import ADMIN, policy
 from notifications.outbox import outbox_parked, outbox_requeue, outbox_stats
 from transfers.forms import MoneyForm, new_idempotency_key
@@ -48,13 +51,35 @@ def staff_index(request: HttpRequest):
     return redirect("adminpanel:users")
 
 
+STALE_CURSOR = "That page link is no longer valid (or was made for other filters): showing the first page."
+
+
+def _keyset_read(read, *, cursor: str, page: int):
+    """A listing page from `cursor` or `?page=N` (clamped to the walkable depth); a bad cursor
+    shows the first page with a notice instead of failing."""
+    try:
+        return read(cursor=cursor or None, page=min(page, MAX_WALKED_PAGE)), ""
+    except InvalidCursor:
+        return read(cursor=None, page=1), STALE_CURSOR
+
+
 @policy(ADMIN, methods=["GET"])
 def user_list(request: HttpRequest):
     form = UserSearchForm(request.GET)
     form.is_valid()
-    query = form.cleaned_data.get("q") or ""
-    page = users_page(query=query, page=form.cleaned_data.get("page") or 1)
-    context = {"form": form, "page": page, "q": query, "reauth_fresh": reauth_is_fresh(request)}
+    data = form.cleaned_data
+    query = data.get("q") or ""
+    page, notice = _keyset_read(
+        lambda **at: users_page(query=query, **at), cursor=data.get("cursor") or "", page=data.get("page") or 1
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "q": query,
+        "query": urlencode({"q": query}) if query else "",
+        "notice": notice,
+        "reauth_fresh": reauth_is_fresh(request),
+    }
     return render_page(request, "adminpanel/user_list.html", "user-table", context)
 
 
@@ -120,16 +145,19 @@ def transaction_list(request: HttpRequest):
     form = TransactionFilterForm(request.GET)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
+    notice = ""
     if valid:
-        result = transactions_list(
-            status=data.get("status") or None, account_id=data.get("account"), page=data.get("page") or 1
+        filters = {"status": data.get("status") or None, "account_id": data.get("account")}
+        result, notice = _keyset_read(
+            lambda **at: transactions_list(**filters, **at), cursor=data.get("cursor") or "", page=data.get("page") or 1
         )
         result["rows"] = [transaction_row(doc) for doc in result["rows"]]
     else:
-        result = {"rows": [], "page": 1, "total": 0, "hasNextPage": False}
+        result = {"rows": [], "page": 1, "newer": None, "older": None, "hasNextPage": False}
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": result, "query": query.urlencode()}
+    query.pop("cursor", None)
+    context = {"form": form, "page": result, "query": query.urlencode(), "notice": notice}
     return render_page(request, "adminpanel/transaction_list.html", "txn-table", context)
 
 
@@ -215,15 +243,29 @@ def fund_account(request: HttpRequest):
 
 
 PARKED_SHOWN = 50
+EVENTS_LISTING = "staff-events"
 
 
 @policy(ADMIN, methods=["GET"])
 def event_list(request: HttpRequest):
-    """The outbox at a glance: backlog, parked events (newest first) and the dispatcher's pulse."""
+    """The outbox at a glance: backlog, parked events (newest first, a page at a time) and the
+    dispatcher's pulse."""
+    notice = ""
+    try:
+        cursor = decode_cursor(request.GET.get("cursor"), listing=EVENTS_LISTING)
+    except InvalidCursor:
+        cursor, notice = None, STALE_CURSOR
+    parked = outbox_parked(limit=PARKED_SHOWN, cursor=cursor)
+
+    def token(c):
+        return encode_cursor(c, listing=EVENTS_LISTING) if c else None
+
     context = {
         "outbox": outbox_stats(),
-        "parked": [parked_event_row(doc) for doc in outbox_parked(limit=PARKED_SHOWN)],
+        "parked": [parked_event_row(doc) for doc in parked.rows],
+        "page": {"newer": token(parked.newer), "older": token(parked.older)},
         "shown": PARKED_SHOWN,
+        "notice": notice,
     }
     return render(request, "adminpanel/event_list.html", context)
 

@@ -2,9 +2,11 @@
 
 Two kinds, because Aegis runs as several processes (gunicorn workers, the dispatcher):
 
-- **Exact, from the database at scrape time** (the same answer whichever worker is scraped):
-  `aegis_transfers{status}` (transfers by status: COMPLETED/FAILED/PROCESSING...),
-  `aegis_outbox_events{status}` (PENDING backlog, DELIVERED, PARKED),
+- **From the database at scrape time** (the same answer whichever worker is scraped; each read
+  is a few small documents or an index range as large as the backlog, never the history):
+  `aegis_transfers{status}` (COMPLETED/FAILED from the statistics rollups, as of the last
+  delivered outbox event; PROCESSING/INITIATED counted live; see docs/statistics.md),
+  `aegis_outbox_events{status}` (PENDING backlog, PARKED),
   `aegis_outbox_oldest_pending_age_seconds` (delivery lag: now - oldest pending event),
   `aegis_outbox_dispatcher_heartbeat_age_seconds`.
 - **Per process** (counted by the worker that served the scrape; sum or rate them per
@@ -40,9 +42,9 @@ class DatabaseCollector(Collector):
 
     def collect(self):
         from aegis import mongo
-        from aegis.mongo import collection
         from notifications.outbox import outbox_stats
-        from transfers.models import OutboxEvent, OutboxStatus, Transaction, TransactionStatus
+        from transfers.models import OutboxStatus
+        from transfers.rollups import transfer_counts
 
         conflicts = CounterMetricFamily(
             "aegis_transaction_conflict_retries", "Write conflicts retried inside transactions (this process)."
@@ -50,17 +52,25 @@ class DatabaseCollector(Collector):
         conflicts.add_metric([], mongo.conflict_retries)
         yield conflicts
 
-        transfers = GaugeMetricFamily("aegis_transfers", "Transfers by status (database).", labels=["status"])
-        for status in TransactionStatus.values:
-            transfers.add_metric([status], collection(Transaction).count_documents({"status": status}))
+        transfers = GaugeMetricFamily(
+            "aegis_transfers",
+            "Transfers by status: settled ones from the statistics rollups (as of the last delivered event), "
+            "in-flight ones live.",
+            labels=["status"],
+        )
+        for status, n in transfer_counts().items():
+            transfers.add_metric([status], n)
         yield transfers
 
-        events = GaugeMetricFamily("aegis_outbox_events", "Outbox events by status (database).", labels=["status"])
-        for status in OutboxStatus.values:
-            events.add_metric([status], collection(OutboxEvent).count_documents({"status": status}))
+        # The backlog only: DELIVERED is the whole history, which a scrape must not count.
+        stats = outbox_stats()
+        events = GaugeMetricFamily(
+            "aegis_outbox_events", "Outbox events waiting (PENDING) or parked (PARKED).", labels=["status"]
+        )
+        events.add_metric([OutboxStatus.PENDING.value], stats["pending"])
+        events.add_metric([OutboxStatus.PARKED.value], stats["parked"])
         yield events
 
-        stats = outbox_stats()
         yield GaugeMetricFamily(
             "aegis_outbox_oldest_pending_age_seconds",
             "Delivery lag: age of the oldest undelivered event (0 when none).",

@@ -82,6 +82,16 @@ PAGE_PROPERTIES = {
     "hasNextPage": {"type": "boolean"},
 }
 
+# The staff lists are keyset-paged (aegis/keyset.py): no total, a cursor to the next page.
+ADMIN_PAGE_PROPERTIES = {
+    **PAGE_PROPERTIES,
+    "total": {"type": "null", "description": "Not counted (no exact, cheap count exists): always null."},
+    "nextCursor": {
+        "type": ["string", "null"],
+        "description": "Pass as `cursor` for the next (older) page; null on the last page.",
+    },
+}
+
 SCHEMAS = {
     "Error": {
         "type": "object",
@@ -254,16 +264,26 @@ SCHEMAS = {
         {
             "accountId": {"type": "string"},
             **PAGE_PROPERTIES,
+            "total": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The account's ledger entries (its ledger sequence: exact by construction).",
+            },
+            "nextCursor": {
+                "type": ["string", "null"],
+                "description": "Opaque: pass as `cursor` for the next (older) page; null on the last page.",
+            },
             "transactions": {"type": "array", "items": ref("HistoryEntry")},
         },
-        ["accountId", *PAGE_PROPERTIES, "transactions"],
+        ["accountId", *PAGE_PROPERTIES, "nextCursor", "transactions"],
     ),
     "AdminUserList": _envelope(
-        {**PAGE_PROPERTIES, "users": {"type": "array", "items": ref("AdminUser")}}, [*PAGE_PROPERTIES, "users"]
+        {**ADMIN_PAGE_PROPERTIES, "users": {"type": "array", "items": ref("AdminUser")}},
+        [*ADMIN_PAGE_PROPERTIES, "users"],
     ),
     "AdminTransactionList": _envelope(
-        {**PAGE_PROPERTIES, "transactions": {"type": "array", "items": ref("AdminTransaction")}},
-        [*PAGE_PROPERTIES, "transactions"],
+        {**ADMIN_PAGE_PROPERTIES, "transactions": {"type": "array", "items": ref("AdminTransaction")}},
+        [*ADMIN_PAGE_PROPERTIES, "transactions"],
     ),
     "Stats": _envelope(
         {
@@ -356,6 +376,23 @@ PAGE_PARAMS = [
         "description": "Page size; values above 50 are served as 50.",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
     },
+]
+ADMIN_PAGE_PARAMS = [
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "A `nextCursor` this list answered for the same filters (then `page` is ignored); "
+        "anything else is 400 `invalid_cursor`.",
+        "schema": {"type": "string", "maxLength": 512},
+    },
+    {
+        "name": "page",
+        "in": "query",
+        "description": "Without a cursor: walked from the newest page, at most 50 (deeper: 400 `page_too_deep`, "
+        "follow `nextCursor` instead).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 1},
+    },
+    PAGE_PARAMS[1],
 ]
 USER_AUTH = [{"bearerAuth": []}, {"cookieAuth": []}]
 
@@ -464,7 +501,20 @@ PATHS = {
             "transactions",
             responses({"200": ok("History")}, 400, 401, 404),
             operation_id="transactionHistory",
-            parameters=[ACCOUNT_PATH_PARAM, *PAGE_PARAMS],
+            parameters=[
+                ACCOUNT_PATH_PARAM,
+                *PAGE_PARAMS,
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": (
+                        "The `nextCursor` of the page before: continues exactly below it (no entry skipped or "
+                        "repeated while transfers commit). Wins over `page`; a tampered cursor or one from "
+                        "another account is 400 `invalid_cursor`."
+                    ),
+                    "schema": {"type": "string", "maxLength": 512},
+                },
+            ],
         )
     },
     "/api/transactions/system/initial-funds": {
@@ -527,7 +577,7 @@ PATHS = {
             "admin",
             responses({"200": ok("AdminUserList")}, 400, 401, 403),
             operation_id="adminUsers",
-            parameters=PAGE_PARAMS,
+            parameters=ADMIN_PAGE_PARAMS,
         )
     },
     "/api/admin/transactions": {
@@ -544,7 +594,7 @@ PATHS = {
                     "description": "Transfers from or to this account.",
                     "schema": ACCOUNT_ID,
                 },
-                *PAGE_PARAMS,
+                *ADMIN_PAGE_PARAMS,
             ],
         )
     },

@@ -2,9 +2,10 @@
 
 The stock store reads `Session.objects.get(session_key=..., expire_date__gt=now)`; the ORM sends
 that as an `$and`, which the embedded server's planner answers with a scan of every session ever
-stored (expired ones stay until `clearsessions`). Here the same read names its index, so it
-examines one document however many sessions exist. Writes (by `session_key` alone) already use
-the plain `session_key_lookup` index (accounts/migrations/0006_plain_lookup_indexes.py).
+stored (expired ones stay until `clearsessions`). Here the same read is a plain `find`, which its
+planner answers from the plain (session_key, expire_date) index
+(accounts/migrations/0006_plain_lookup_indexes.py): one document however many sessions exist.
+Not a `hint`: the embedded server answers a hinted find by walking the whole hinted index.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from django.contrib.sessions.backends import db
 from django.utils import timezone
 
 from aegis.mongo import collection
-
-LOOKUP_INDEX = [("session_key", 1), ("expire_date", 1)]
 
 
 class SessionStore(db.SessionStore):
@@ -27,7 +26,6 @@ class SessionStore(db.SessionStore):
         doc = collection(Session).find_one(
             {"session_key": key, "expire_date": {"$gt": timezone.now()}},
             {"session_data": 1, "expire_date": 1},
-            hint=LOOKUP_INDEX,
         )
         if doc is None:
             self._session_key = None
@@ -35,4 +33,4 @@ class SessionStore(db.SessionStore):
         return Session(session_key=key, session_data=doc["session_data"], expire_date=doc["expire_date"])
 
     def exists(self, session_key):
-        return collection(self.model).find_one({"session_key": session_key}, {"_id": 1}, hint=LOOKUP_INDEX) is not None
+        return collection(self.model).find_one({"session_key": session_key}, {"_id": 1}) is not None

@@ -25,6 +25,9 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         db_table = "ledger_entries"
+        # The unique constraint below is built as a *partial* index, which the embedded server's
+        # planner never uses: this plain twin is what makes a history page an exact seq range read.
+        indexes = [models.Index(fields=["account", "seq"], name="ledger_account_seq")]
         constraints = [
             models.UniqueConstraint(fields=["account", "seq"], name="ledger_account_seq_unique"),
         ]
@@ -64,3 +67,18 @@ class AuditLog(AppendOnlyModel):
         db_table = "audit_logs"
         indexes = [models.Index(fields=["action", "created_at"], name="audit_action_created")]
 
+
+class ReconcileCheckpoint(models.Model):
+    """How far each account's ledger chain was last verified clean (`reconcile --incremental`).
+
+    Written only by a reconcile run that found no violation, so a corrupted range never becomes
+    the base the next incremental run trusts.
+    """
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()  # the last verified entry's seq (0: the account had none)
+    balance_after = models.BigIntegerField()  # its balance_after: where the next entry must chain from
+    verified_at = models.DateTimeField()  # when the run read the account (before walking its entries)
+
+    class Meta:
+        db_table = "ledger_reconcile_checkpoints"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bson import ObjectId
 
+from aegis.keyset import decode_seq_cursor, encode_seq_cursor
 from aegis.mongo import collection
 from ledger.models import EntryType, LedgerEntry
 from transfers.models import Transaction
@@ -36,19 +37,50 @@ def page_bounds(page, limit, *, default_limit: int = 20) -> tuple[int, int]:
     return page, min(max(1, limit), MAX_PAGE_SIZE)
 
 
-def entries_for_account(*, account_id: ObjectId, page: int = 1, limit: int = 20) -> dict:
+LEDGER_LISTING = "ledger"  # the salt of the API history's cursors (aegis.keyset)
+
+
+def _seq_range(account_id: ObjectId, lowest: int, highest: int, projection: dict | None = None) -> list[dict]:
+    """The entries with lowest <= seq <= highest, newest first: an exact range of the unique
+    (account_id, seq) index, so its cost is the page, never the history.
+
+    No `hint`: the embedded server answers hinted finds by walking the whole index, and its
+    planner picks (account_id, seq) for this shape. The upper bound is `$lt highest + 1`: its
+    compound scan drops rows equal to a `$lte` bound (see aegis.keyset._just_after).
+    """
+    if highest < lowest or highest < 1:
+        return []
+    query = {"account_id": account_id, "seq": {"$gte": max(1, lowest), "$lt": highest + 1}}
+    return list(collection(LedgerEntry).find(query, projection).sort("seq", -1))
+
+
+def entries_for_account(*, account, page: int = 1, limit: int = 20, cursor: str | None = None) -> dict:
     """One page of an account's ledger, newest first, each row with its transaction.
 
-    Returns {"rows": [...], "page", "limit", "total", "hasNextPage"}; a row is
+    `seq` is dense per account (1..ledger_seq), so page p is exactly the seq range
+    (ledger_seq - p*limit, ledger_seq - (p-1)*limit] at any depth, and `total` is ledger_seq.
+    A `cursor` (the `nextCursor` of the page before) wins over `page`: it names the seq to
+    continue below, so a walk never skips or repeats an entry while transfers commit (a page
+    number would shift by the new entries). The account is read before its entries: a posting
+    committing in between is simply not on this page yet.
+
+    Returns {"rows", "page", "limit", "total", "hasNextPage", "nextCursor"}; a row is
     {"_id", "type", "direction" IN|OUT, "amount" (paise), "balance_after" (paise), "created_at",
      "transaction": {"_id", "note", "status", "from_account_id", "to_account_id", "kind", ...}}.
     """
     page, limit = page_bounds(page, limit)
-    entries = collection(LedgerEntry)
-    total = entries.count_documents({"account_id": account_id})
-    rows = list(
-        entries.find({"account_id": account_id}).sort("seq", -1).skip((page - 1) * limit).limit(limit)
-    )
+    top = int(account.ledger_seq)
+    scope = str(account.pk)
+    position = decode_seq_cursor(cursor, listing=LEDGER_LISTING, scope=scope)
+    if position is not None:
+        _direction, below = position  # only Older cursors are ever issued
+        highest = min(int(below) - 1, top)
+        # The page this cursor's first row falls on now (new postings move it down).
+        page = max(1, (top - highest) // limit + 1)
+    else:
+        highest = top - (page - 1) * limit
+    lowest = highest - limit + 1
+    rows = _seq_range(account.pk, lowest, highest)
     txns = {
         t["_id"]: t
         for t in collection(Transaction).find(
@@ -58,15 +90,28 @@ def entries_for_account(*, account_id: ObjectId, page: int = 1, limit: int = 20)
     for row in rows:
         row["direction"] = "IN" if row["type"] == EntryType.CREDIT else "OUT"
         row["transaction"] = txns.get(row["transaction_id"], {})
-    return {"rows": rows, "page": page, "limit": limit, "total": total, "hasNextPage": page * limit < total}
+    has_next = lowest > 1 and highest >= 1
+    next_cursor = encode_seq_cursor(lowest, listing=LEDGER_LISTING, scope=scope) if has_next else None
+    return {
+        "rows": rows,
+        "page": page,
+        "limit": limit,
+        "total": top,
+        "hasNextPage": has_next,
+        "nextCursor": next_cursor,
+    }
 
 
-def balance_series(*, account_id: ObjectId, points: int = 60) -> list[tuple]:
-    """The last `points` (created_at, balance_after) pairs, oldest first, for a balance chart."""
-    rows = list(
-        collection(LedgerEntry)
-        .find({"account_id": account_id}, {"created_at": 1, "balance_after": 1})
-        .sort("seq", -1)
-        .limit(points)
-    )
+def recent_entries(*, account, limit: int = 6) -> list[dict]:
+    """The account's last `limit` postings with their transactions (the dashboard's activity)."""
+    return entries_for_account(account=account, page=1, limit=limit)["rows"]
+
+
+def balance_series(*, account, points: int = 60) -> list[tuple]:
+    """The last `points` (created_at, balance_after) pairs, oldest first, for a balance chart.
+
+    The seq range (ledger_seq - points, ledger_seq]: bounded at both ends, no sort + limit.
+    """
+    top = int(account.ledger_seq)
+    rows = _seq_range(account.pk, top - points + 1, top, {"created_at": 1, "balance_after": 1})
     return [(r["created_at"], int(r["balance_after"])) for r in reversed(rows)]

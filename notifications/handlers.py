@@ -15,7 +15,8 @@ from bson.errors import InvalidId
 from accounts.models import Account, User
 from accounts.templatetags.money import inr
 from aegis.mongo import collection, get_db
-from notifications.models import Notification, NotificationLevel
+from notifications.models import NotificationLevel
+from notifications.services import notifications_insert
 
 
 def _oid(value) -> ObjectId | None:
@@ -113,8 +114,8 @@ def notify_users(event: dict, *, session) -> None:
         }
         for user, level, message in notifications_for_event(event, session)
     ]
-    if rows:
-        collection(Notification).insert_many(rows, session=session)
+    # In the dispatcher's transaction, with the unread counters (exact: a redelivery is refused whole).
+    notifications_insert(rows, session=session)
 
 
 def _probe(event: dict, *, session) -> None:
@@ -140,7 +141,10 @@ def registered_handlers() -> dict[str, object]:
     `AEGIS_TEST_OUTBOX_PROBE=1` adds a non-idempotent probe (tests that count deliveries across
     processes); `AEGIS_TEST_OUTBOX_FAIL=1` adds a handler that always fails. Both are inert otherwise.
     """
-    handlers: dict[str, object] = {"notifications": notify_users}
+    from transfers.rollups import HANDLER_NAME, rollup_apply
+
+    # The statistics rollup (transfers/rollups.py): exact only if it sees every event exactly once.
+    handlers: dict[str, object] = {"notifications": notify_users, HANDLER_NAME: rollup_apply}
     if os.environ.get("AEGIS_TEST_OUTBOX_PROBE") == "1":
         handlers["probe"] = _probe
     if os.environ.get("AEGIS_TEST_OUTBOX_FAIL") == "1":

@@ -9,10 +9,12 @@ on an event in that document (`claimed_by`, `lease_until`, `next_attempt_at`, `l
   makes a handler idempotent when an event is delivered again (at-least-once delivery).
 - `DispatcherHeartbeat`: each running dispatcher's last sign of life (for /readyz, /metrics).
 - `Notification`: what a person sees in /notifications and as toasts.
+- `NotificationCounter`: each person's exact unread count (the bell).
 """
 
 from django.db import models
 from django.utils import timezone
+from django_mongodb_backend.fields import ObjectIdField
 
 
 class OutboxDelivery(models.Model):
@@ -62,3 +64,21 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotificationCounter(models.Model):
+    """A person's number of unread notifications, kept exact by construction (the bell reads one doc).
+
+    `_id` is the user's id, so the counter's upsert key is unique without a unique index (the
+    embedded server's planner never uses one: it is a partial index there) and every read is an
+    `_id` lookup. Changed only in the transaction that changes what it counts:
+    notifications.services.notifications_insert (+1 per unread row, with the dispatcher's delivery
+    row) and the mark-read services (minus the rows they actually flipped from unread).
+    """
+
+    user_id = ObjectIdField(primary_key=True, db_column="_id")
+    unread = models.BigIntegerField(default=0)
+    marked_read_at = models.DateTimeField(null=True, blank=True)  # the last "mark all read" that flipped any
+
+    class Meta:
+        db_table = "notification_counters"

@@ -259,8 +259,23 @@ def outbox_stats(*, now: datetime | None = None) -> dict:
     }
 
 
-def outbox_parked(*, limit: int = 50) -> list[dict]:
-    return list(collection(OutboxEvent).find({"status": OutboxStatus.PARKED}).sort("parked_at", -1).limit(limit))
+def outbox_parked(*, limit: int = 50, cursor=None):
+    """A page of parked events, newest first (by when the event was written), as a keyset.WindowPage.
+
+    An outage can park thousands of events: the page reads bounded windows of the
+    (status, created_at) index instead of sorting every parked event. `cursor`: a keyset.Cursor.
+    """
+    from aegis import keyset
+    from transfers.selectors import bank_floor
+
+    return keyset.window_page(
+        collection(OutboxEvent),
+        {"status": OutboxStatus.PARKED},
+        # the planner picks outbox_status_created (status, created_at)
+        limit=limit,
+        floor=bank_floor(),
+        cursor=cursor,
+    )
 
 
 def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:

@@ -16,25 +16,24 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
+from aegis.keyset import InvalidCursor
 from aegis.policy import USER, policy
+from ledger.selectors import page_number
 from notifications import selectors, services
 
 LIST_TEMPLATE = "notifications/notification_list.html"
 
 
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, min(int(request.GET.get("page", 1)), 10_000))
-    except (TypeError, ValueError):
-        return 1
-
-
 @policy(USER, methods=["GET"])
 def notification_list(request: HttpRequest):
-    context = {
-        "page": selectors.notifications_for_user(user=request.user, page=_page_number(request)),
-        "unread": selectors.unread_count(user=request.user),
-    }
+    notice = ""
+    try:
+        page = selectors.notifications_for_user(
+            user=request.user, cursor=request.GET.get("cursor", ""), page=page_number(request.GET.get("page", 1))
+        )
+    except InvalidCursor:  # an edited or foreign link: the first page, never an error page
+        page, notice = selectors.notifications_for_user(user=request.user), "That page link is no longer valid."
+    context = {"page": page, "notice": notice, "unread": selectors.unread_count(user=request.user)}
     template = f"{LIST_TEMPLATE}#notification-list" if request.htmx else LIST_TEMPLATE
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))

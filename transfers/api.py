@@ -12,7 +12,7 @@ import re
 from django.http import HttpRequest
 
 from accounts.selectors import account_get_owned
-from aegis.api_input import account_id_field, optional_string, page_params, required_string
+from aegis.api_input import account_id_field, optional_string, page_params, query_cursor, required_string
 from aegis.errors import ValidationFailed
 from aegis.http import api_view, error_response, json_success
 from aegis.observability import observe_transfer
@@ -92,7 +92,9 @@ def system_initial_funds(request: HttpRequest):
 def transaction_history(request: HttpRequest, account_id: str):
     account = account_get_owned(user=request.user, account_id=account_id)
     page, limit = page_params(request)
-    result = entries_for_account(account_id=account.pk, page=page, limit=limit)
+    # `cursor` wins over `page` (both may come from a client that keeps page=1 in its base URL);
+    # a tampered or foreign cursor is a 400 `invalid_cursor`.
+    result = entries_for_account(account=account, page=page, limit=limit, cursor=query_cursor(request))
     return json_success(
         {
             "accountId": str(account.pk),
@@ -100,6 +102,7 @@ def transaction_history(request: HttpRequest, account_id: str):
             "limit": result["limit"],
             "total": result["total"],
             "hasNextPage": result["hasNextPage"],
+            "nextCursor": result["nextCursor"],
             "transactions": [ledger_entry_json(row) for row in result["rows"]],
         }
     )

@@ -220,6 +220,9 @@ def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, re
         "kind": kind,
         "status": TransactionStatus.PROCESSING,
         "retry_count": 0,
+        # The terminal status the statistics last counted this record as (its events carry it as
+        # `previousStatus`): none yet. See transfers/rollups.py.
+        "counted_status": "",
         "failure_reason": "",
         "failure_code": "",
         "idempotency_key": key,
@@ -259,19 +262,21 @@ def _reclaim(existing: dict, *, requested_by: str = "") -> dict | TransferResult
             raise exc.RetriesExhausted(existing)
         guard = {"_id": existing["_id"], "status": TransactionStatus.FAILED,
                  "retry_count": {"$lt": MAX_USER_RETRIES}}
+        counted = {"counted_status": TransactionStatus.FAILED}  # its FAILED event was counted
     else:  # PROCESSING: only a claim whose lease ran out (its holder died) may be taken over
         # The client is tz_aware (DATABASES OPTIONS), so stored instants compare with `now` as they are.
         if existing.get("lease_expires_at") and existing["lease_expires_at"] > now:
             raise exc.TransferInFlight()
         guard = {"_id": existing["_id"], "status": TransactionStatus.PROCESSING,
                  "attempt_id": existing["attempt_id"], "lease_expires_at": {"$lt": now}}
+        counted = {}  # a takeover settles nothing: what was counted stays as it was
     try:
         claimed = transactions.find_one_and_update(
             guard,
             {"$set": {"status": TransactionStatus.PROCESSING, "attempt_id": attempt_id,
                       "lease_expires_at": _lease_until(now), "failure_reason": "", "failure_code": "",
                       "failure_detail": "", "requested_by": requested_by or existing.get("requested_by", ""),
-                      "updated_at": now}},
+                      "updated_at": now, **counted}},
             return_document=ReturnDocument.AFTER,
         )
     except OperationFailure as failure:
@@ -473,6 +478,11 @@ def _event_doc(event_type: str, txn: dict, request_id: str, now: datetime) -> di
             "retryCount": txn["retry_count"],
             "failureReason": txn.get("failure_reason", ""),
             "requestId": request_id,
+            # What the statistics rollup needs (transfers/rollups.py): the kind, the IST day of
+            # creation, and what this record was counted as before this settlement.
+            "kind": txn.get("kind", TransactionKind.TRANSFER),
+            "createdAt": txn["created_at"].isoformat(),
+            "previousStatus": txn.get("counted_status") or "",
         },
         "status": OutboxStatus.PENDING,
         "attempts": 0,

@@ -16,13 +16,15 @@ from django.utils.cache import patch_vary_headers
 from django_htmx.http import trigger_client_event
 
 from accounts.selectors import account_for_user
-from adminpanel.selectors import account_transactions, transaction_row
+from adminpanel.selectors import transaction_row
 from aegis.errors import AegisError, NotFound, ValidationFailed
+from aegis.keyset import InvalidCursor
 from aegis.observability import observe_transfer
 from aegis.policy import USER, policy
+from ledger.selectors import page_number
 from transfers import exceptions as exc
 from transfers.forms import MoneyForm, initial_from_transaction, new_idempotency_key
-from transfers.selectors import transaction_for_key
+from transfers.selectors import account_history, transaction_for_key
 from transfers.services import transfer_create
 
 TEMPLATE = "transfers/transfer_form.html"
@@ -146,9 +148,13 @@ def _toast_for(request: HttpRequest, txn: dict, outcome: str) -> None:
 @policy(USER, methods=["GET"])
 def transaction_list(request: HttpRequest):
     account = account_for_user(user=request.user)
-    page = (
-        account_transactions(account_id=account.pk, page=request.GET.get("page", 1))
-        if account
-        else {"rows": [], "page": 1, "total": 0, "hasNextPage": False}
-    )
-    return render_page(request, "transfers/transaction_list.html", "history", {"account": account, "page": page})
+    page, notice = {"rows": [], "newer": "", "older": ""}, ""
+    if account is not None:
+        cursor, number = request.GET.get("cursor", ""), page_number(request.GET.get("page", 1))
+        try:
+            page = account_history(account=account, cursor=cursor, page=number)
+        except InvalidCursor:  # an edited or foreign link: the first page, never an error page
+            page, notice = account_history(account=account), "That page link is no longer valid; here are your latest."
+        page["rows"] = [transaction_row(d, viewer_account_id=account.pk) for d in page["rows"]]
+    context = {"account": account, "page": page, "notice": notice}
+    return render_page(request, "transfers/transaction_list.html", "history", context)

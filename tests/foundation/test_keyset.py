@@ -71,7 +71,9 @@ def _insert(coll, moments, scope="a"):
 def _walk_all(coll, *, limit, floor, window=timedelta(hours=1)):
     pages, cursor = [], None
     while True:
-        page = window_page(coll, {"scope": "a"}, hint=HINT, limit=limit, floor=floor, cursor=cursor, now=NOW, window=window)
+        page = window_page(
+            coll, {"scope": "a"}, limit=limit, floor=floor, cursor=cursor, now=NOW, window=window
+        )
         pages.append(page)
         if page.older is None:
             return pages
@@ -109,7 +111,7 @@ def test_walking_older_then_newer_sees_every_row_once_in_order(rows, shape):
     # Back up through the Newer links: each page is the one that was shown before it.
     back, page = [], pages[-1]
     while page.newer is not None:
-        page = window_page(rows, {"scope": "a"}, hint=HINT, limit=20, floor=start, cursor=page.newer, now=NOW)
+        page = window_page(rows, {"scope": "a"}, limit=20, floor=start, cursor=page.newer, now=NOW)
         back.append([r["_id"] for r in page.rows])
     assert back == [[r["_id"] for r in p.rows] for p in reversed(pages[:-1])]
 
@@ -121,12 +123,12 @@ def test_a_page_reads_about_one_page_of_rows_when_rows_are_spread(rows):
     # A first guess ten times too wide or too narrow still reads a bounded number of rows.
     for first in (timedelta(minutes=1), timedelta(days=1)):
         counting.returned = 0
-        page = window_page(counting, {"scope": "a"}, hint=HINT, limit=20, floor=start, now=NOW, window=first)
+        page = window_page(counting, {"scope": "a"}, limit=20, floor=start, now=NOW, window=first)
         assert len(page.rows) == 20
         assert counting.returned <= 5 * 21
         # The cursor carries the window that filled this page: the next reads about one page.
         counting.returned = 0
-        nxt = window_page(counting, {"scope": "a"}, hint=HINT, limit=20, floor=start, cursor=page.older, now=NOW)
+        nxt = window_page(counting, {"scope": "a"}, limit=20, floor=start, cursor=page.older, now=NOW)
         assert len(nxt.rows) == 20
         assert counting.returned <= 2 * 21
 

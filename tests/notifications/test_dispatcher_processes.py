@@ -104,7 +104,7 @@ def assert_each_event_delivered_once_in_order() -> None:
     per_event = Counter(p["event_id"] for p in probes)
     assert set(per_event) == {str(e["_id"]) for e in all_events}
     assert set(per_event.values()) == {1}, "an event reached the probe handler twice"
-    assert OutboxDelivery.objects.count() == 2 * len(all_events)
+    assert OutboxDelivery.objects.count() == 3 * len(all_events)  # notifications, rollups, probe
     # Notifications: exactly the expected ones, none lost, none twice.
     expected = Counter()
     for event in all_events:
@@ -130,7 +130,7 @@ def test_dispatcher_killed_mid_batch_loses_and_duplicates_nothing(fund, subproce
     doomed.wait_for_line("PAUSED")
     doomed.kill()  # the 7th event's handlers committed; it was not yet marked DELIVERED
     assert collection(OutboxEvent).count_documents({"status": "DELIVERED"}) == 6
-    assert OutboxDelivery.objects.count() == 2 * 7
+    assert OutboxDelivery.objects.count() == 3 * 7
 
     survivor = DispatcherProcess(env)
     wait_until_all_delivered(total)

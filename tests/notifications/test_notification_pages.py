@@ -7,6 +7,7 @@ from django.test import Client
 
 from notifications.models import Notification
 from notifications.selectors import cursor_of
+from notifications.services import notifications_insert
 from tests.factories import make_user
 
 
@@ -17,14 +18,18 @@ def client_for(user, **kwargs) -> Client:
 
 
 def notify(user, message="You received ₹10.00 from Aegis funding.", *, level="success", at=None, event_id=None):
-    return Notification.objects.create(
-        user=user,
-        event_id=event_id or f"{Notification.objects.count():024d}",
-        event_type="transaction.completed",
-        level=level,
-        message=message,
-        created_at=at or datetime.now(UTC),
-    )
+    # Through the service, so the unread counter counts it (as the dispatcher's handler does).
+    row = {
+        "user_id": user.pk,
+        "event_id": event_id or f"{Notification.objects.count():024d}",
+        "event_type": "transaction.completed",
+        "level": level,
+        "message": message,
+        "created_at": at or datetime.now(UTC),
+        "read_at": None,
+    }
+    notifications_insert([row], session=None)
+    return Notification.objects.get(pk=row["_id"])
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDay
 from django.test import Client
 
 from accounts.auth import token_issue
-from accounts.models import Role
+from accounts.models import Account, Role, User
 from aegis.clock import bank_day_start, format_instant
 from aegis.mongo import collection
 from ledger.models import LedgerEntry
@@ -26,6 +26,7 @@ from notifications.outbox import Dispatcher
 from notifications.selectors import cursor_of
 from tests.factories import make_user
 from transfers.models import Transaction
+from transfers.rollups import rollups_rebuild
 from transfers.selectors import transaction_stats
 from transfers.services import transfer_create
 
@@ -49,6 +50,14 @@ def move_transfer_to(txn_id, moment: datetime) -> None:
     )
     collection(LedgerEntry).update_many({"transaction_id": txn_id}, {"$set": {"created_at": moment}})
     collection(Notification).update_many({"message": {"$regex": "123\\.45"}}, {"$set": {"created_at": moment}})
+    # Lists read no further back than an account's opening (and a person's joining): open them earlier.
+    txn = collection(Transaction).find_one({"_id": txn_id})
+    opened = moment - timedelta(days=1)
+    for account_id in (txn["from_account_id"], txn["to_account_id"]):
+        account = Account.objects.get(pk=account_id)
+        Account.objects.filter(pk=account_id).update(created_at=opened)
+        User.objects.filter(pk=account.user_id).update(date_joined=opened)
+    rollups_rebuild()  # history changed behind the app's back: the statistics rollups are recomputed
 
 
 @pytest.fixture

@@ -311,17 +311,20 @@ def test_hostile_credentials_are_a_json_401(db):
 
 
 # --- focused: pages ------------------------------------------------------------------------
-def shown_page(response) -> int:
-    (number,) = {c["page"]["page"] for c in response.context if isinstance(c.get("page"), dict)}
-    return number
+def shown_rows(response) -> int | None:
+    found = {len(c["page"]["rows"]) for c in response.context if isinstance(c.get("page"), dict)}
+    return found.pop() if found else None
 
 
 @pytest.mark.parametrize(
-    ("page", "shown"),
-    [("9" * 400, MAX_PAGE), ("99999999999999999999", MAX_PAGE), (str(MAX_PAGE + 1), MAX_PAGE), ("-5", 1), ("١٠", 1)],
+    "page",
+    ["9" * 400, "99999999999999999999", str(MAX_PAGE + 1), "-5", "١٠"],
     ids=["400-digits", "20-digits", "max+1", "negative", "arabic-digits"],
 )
-def test_a_huge_or_odd_page_number_is_clamped(fund, page, shown):
+def test_a_huge_or_odd_page_number_is_clamped(fund, page):
+    """Keyset lists walk `?page=N` at most keyset.MAX_WALKED_PAGE pages: a huge or odd number
+    shows a page of the list (the first for an odd one; for a huge one the history shows its
+    last page, the staff lists an empty page with a Newer link), never an error."""
     account = fund(make_account(), 10_000)
     admin = make_user(role=Role.ADMIN)
     for user, path in [(account.user, "/transactions"), (admin, "/staff/users"), (admin, "/staff/transactions")]:
@@ -329,7 +332,9 @@ def test_a_huge_or_odd_page_number_is_clamped(fund, page, shown):
         client.force_login(user)
         response = client.get(f"{path}?page={page}")
         assert response.status_code == 200, (path, response.status_code)
-        assert shown_page(response) == shown
+        assert shown_rows(response) is not None, path
+        if not page.isascii() or page.startswith("-"):
+            assert shown_rows(response) >= 1, path  # the first page: the account, or the people
         assert client.get(f"{path}?page={page}", HTTP_HX_REQUEST="true").status_code == 200  # the list's partial
 
 

@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once=False, interval=0.2, parked=False, requeue=None, **options):
         if parked:
-            for event in outbox_parked():
+            for event in outbox_parked().rows:
                 self.stdout.write(
                     json.dumps(
                         {
