@@ -3,7 +3,9 @@
 import pytest
 
 from aegis.mongo import collection
+from notifications.outbox import Dispatcher
 from transfers.models import OutboxEvent
+from transfers.services import transfer_create
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +22,20 @@ def _fast_retries(settings):
 
 def events(**query) -> list[dict]:
     return list(collection(OutboxEvent).find(query).sort([("created_at", 1), ("_id", 1)]))
+
+
+def send(sender, receiver, paise, key):
+    return transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=paise,
+        idempotency_key=key,
+    )
+
+
+def drain(dispatcher: Dispatcher, passes: int = 20) -> None:
+    """Run the dispatcher until a pass finds nothing to do (at most `passes` passes)."""
+    for _ in range(passes):
+        if not any(dispatcher.run_once().values()):
+            return

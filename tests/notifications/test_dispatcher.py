@@ -9,25 +9,8 @@ from notifications.handlers import notify_users
 from notifications.models import Notification, OutboxDelivery
 from notifications.outbox import Dispatcher, outbox_requeue, outbox_stats
 from tests.factories import make_account
-from tests.notifications.conftest import events
+from tests.notifications.conftest import drain, events, send
 from transfers.models import OutboxEvent
-from transfers.services import transfer_create
-
-
-def send(sender, receiver, paise, key):
-    return transfer_create(
-        actor=sender.user,
-        from_account_id=str(sender.pk),
-        to_account_id=str(receiver.pk),
-        amount_paise=paise,
-        idempotency_key=key,
-    )
-
-
-def drain(dispatcher: Dispatcher, passes: int = 20) -> None:
-    for _ in range(passes):
-        if not any(dispatcher.run_once().values()):
-            return
 
 
 def messages_of(user) -> list[str]:

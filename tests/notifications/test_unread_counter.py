@@ -18,9 +18,8 @@ from notifications.outbox import Dispatcher
 from notifications.selectors import unread_count
 from notifications.services import notification_mark_read, notifications_insert, notifications_mark_all_read
 from tests.factories import make_account, make_user
-from tests.notifications.conftest import events
+from tests.notifications.conftest import drain, events, send
 from transfers.models import OutboxEvent
-from transfers.services import transfer_create
 
 EVENT_IDS = itertools.count(1)
 
@@ -47,22 +46,6 @@ def client_for(user) -> Client:
     return client
 
 
-def send(sender, receiver, paise, key):
-    return transfer_create(
-        actor=sender.user,
-        from_account_id=str(sender.pk),
-        to_account_id=str(receiver.pk),
-        amount_paise=paise,
-        idempotency_key=key,
-    )
-
-
-def drain(dispatcher: Dispatcher, passes: int = 50) -> None:
-    for _ in range(passes):
-        if not any(dispatcher.run_once().values()):
-            return
-
-
 def bulk_unread(user, count: int, *, end: datetime | None = None) -> None:
     end = end or datetime.now(UTC) - timedelta(minutes=1)
     rows = [
@@ -86,7 +69,7 @@ def test_events_delivered_by_the_dispatcher_are_counted_exactly_once(funded_pair
     for k in range(5):
         send(sender, receiver, 1_000 + k, f"count-{k}")
     dispatcher = Dispatcher()  # the registered handlers, as `manage.py dispatch_outbox` runs them
-    drain(dispatcher)
+    drain(dispatcher, passes=50)
     assert {e["status"] for e in events()} == {"DELIVERED"}
     assert unread_count(user=sender.user) == 6  # its funding and five sends
     assert unread_count(user=receiver.user) == 5
@@ -95,7 +78,7 @@ def test_events_delivered_by_the_dispatcher_are_counted_exactly_once(funded_pair
     # Delivered again (a dispatcher died after its handlers committed, before marking the events
     # DELIVERED; or a lease ran out): the delivery rows refuse the handler, nothing counts twice.
     collection(OutboxEvent).update_many({}, {"$set": {"status": "PENDING"}})
-    drain(Dispatcher())
+    drain(Dispatcher(), passes=50)
     assert {e["status"] for e in events()} == {"DELIVERED"}
     assert unread_count(user=sender.user) == 6 and unread_count(user=receiver.user) == 5
     assert_exact(sender.user, receiver.user)
@@ -119,7 +102,7 @@ def test_marking_one_read_and_all_read_keeps_the_counter_exact(funded_pair):
     sender, receiver = funded_pair
     for k in range(4):
         send(sender, receiver, 100 + k, f"read-{k}")
-    drain(Dispatcher())
+    drain(Dispatcher(), passes=50)
     client = client_for(receiver.user)
     mine = list(Notification.objects.filter(user=receiver.user).order_by("created_at"))
     assert unread_count(user=receiver.user) == 4
@@ -146,7 +129,7 @@ def test_marking_one_read_and_all_read_keeps_the_counter_exact(funded_pair):
 def test_concurrent_mark_all_read_and_deliveries_end_exact(fund, bank):
     sender, receiver = make_account(), make_account()
     fund(sender, 1_000_000)
-    drain(Dispatcher())
+    drain(Dispatcher(), passes=50)
     bulk_unread(receiver.user, 400)
     for k in range(12):  # pending events the dispatcher delivers while the person reads
         send(sender, receiver, 100 + k, f"race-{k}")
@@ -168,7 +151,7 @@ def test_concurrent_mark_all_read_and_deliveries_end_exact(fund, bank):
     def dispatcher():
         try:
             start.wait()
-            drain(Dispatcher())
+            drain(Dispatcher(), passes=50)
             delivered.set()
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             errors.append(error)
