@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-engine bench-outbox bench-login bench-scale chaos clean
+.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-contention bench-engine bench-outbox bench-login bench-scale chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ bench-engine: install-dev
 ## The JSON API over HTTP under gunicorn vs the engine alone (see loadtest/http_bench.py).
 bench: install-dev
 	$(PY) -m loadtest.http_bench $(BENCH_ARGS)
+
+## Contended transfers (10 accounts, one hot sender, one hot receiver; gate off vs on), see loadtest/contention.py.
+bench-contention: install-dev
+	$(PY) -m loadtest.contention $(BENCH_ARGS)
 
 ## Median API latency idle and during a burst of 50 logins from one address (see loadtest/login_burst.py).
 bench-login: install-dev

@@ -12,7 +12,9 @@ Two kinds, because Aegis runs as several processes (gunicorn workers, the dispat
 - **Per process** (counted by the worker that served the scrape; sum or rate them per
   instance in Prometheus): `aegis_transfer_duration_seconds` (histogram, label outcome),
   `aegis_transfer_outcomes_total{outcome}`, `aegis_transaction_conflict_retries_total`
-  (`aegis.mongo.conflict_retries`), `aegis_rate_limited_requests_total{group}`.
+  (`aegis.mongo.conflict_retries`), `aegis_transaction_queue_waits_total` (those of them that
+  queued behind an account's holder first, `aegis.mongo.queue_waits`),
+  `aegis_rate_limited_requests_total{group}`.
 
 Access: administrators (`@policy(ADMIN)`), or a scraper sending
 `Authorization: Bearer $AEGIS_METRICS_TOKEN` when that variable is set (16+ characters).
@@ -51,6 +53,12 @@ class DatabaseCollector(Collector):
         )
         conflicts.add_metric([], mongo.conflict_retries)
         yield conflicts
+        queued = CounterMetricFamily(
+            "aegis_transaction_queue_waits",
+            "Conflict retries that first queued behind the transaction holding an account (this process).",
+        )
+        queued.add_metric([], mongo.queue_waits)
+        yield queued
 
         transfers = GaugeMetricFamily(
             "aegis_transfers",

@@ -8,16 +8,21 @@ worker fork), and never shares a session between threads.
 import logging
 import random
 import time
+from contextlib import contextmanager
 
 import pymongo
+from bson import Int64
 from django.conf import settings
 from django.db import connections
 from pymongo import ReadPreference
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.mongo_client import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
+
+from aegis.txn_sessions import note_session
 
 # Every money-moving transaction runs with these (DESIGN §4, property 3).
 TXN_OPTIONS = {
@@ -60,9 +65,39 @@ class TransactionDeadlineExceeded(Exception):
     """Write conflicts or unknown commit results persisted past the deadline."""
 
 
+class DocumentBusy(Exception):
+    """A write inside the transaction met a document that another open transaction has written.
+
+    Raised by `queue_on_conflict`; `run_transaction` answers it by aborting, queueing behind the
+    holder (`_queue_behind`) and running the transaction again at once, instead of backing off.
+    """
+
+    def __init__(self, coll: Collection, doc_id):
+        super().__init__(f"{coll.name} {doc_id} is held by another transaction")
+        self.collection = coll
+        self.doc_id = doc_id
+
+
+WRITE_CONFLICT = 112
+
+
+@contextmanager
+def queue_on_conflict(coll: Collection, doc_id):
+    """Around a transaction's write of one contended document: a write conflict on it becomes
+    DocumentBusy, so the retry waits for the holder instead of guessing a backoff."""
+    try:
+        yield
+    except OperationFailure as error:
+        if error.code == WRITE_CONFLICT:
+            raise DocumentBusy(coll, doc_id) from error
+        raise
+
+
 _logger = logging.getLogger("aegis.mongo")
-# Counted per process; exported as a metric later. Conflicts are retried, never failures.
+# Counted per process and exported by /metrics. Conflicts are retried, never failures;
+# `queue_waits` counts the retries that queued behind a holder (DocumentBusy) first.
 conflict_retries = 0
+queue_waits = 0
 
 
 # The abort gets its own short bound: it must be sent even after the transaction's own bound ran
@@ -97,7 +132,9 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
     Like pymongo's `with_transaction`, but with our own deadline (pymongo's is a fixed 120 s,
     longer than any worker timeout) and jittered backoff, so that hot-account contention
     spreads out instead of colliding again in lockstep:
-    - TransientTransactionError (a write conflict): abort and run the callback again;
+    - DocumentBusy (a write conflict on a document the callback marked with
+      `queue_on_conflict`): abort, queue behind the transaction holding it, run again at once;
+    - TransientTransactionError (any other write conflict): abort, back off, run again;
     - UnknownTransactionCommitResult: commit again (commit is idempotent on the server);
     - anything else, including our own domain errors: abort and raise.
     Past the deadline, raises TransactionDeadlineExceeded; the transaction is aborted, and a
@@ -110,16 +147,24 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
     own: a nested bound can only shorten the outer one, and an expired outer bound would stop
     the abort from being sent.
     """
-    global conflict_retries
+    global conflict_retries, queue_waits
     client = client or get_client()
     deadline = time.monotonic() + deadline_seconds
     attempt = 0
     with client.start_session() as session:
+        note_session(session)  # so the sweeper can end our transaction if this process dies in it
         while True:
             session.start_transaction(**TXN_OPTIONS)
             try:
                 with pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS):
                     result = callback(session)
+            except DocumentBusy as busy:
+                _abort_quietly(session)
+                attempt += 1
+                conflict_retries += 1
+                queue_waits += 1
+                _queue_behind(busy, deadline)
+                continue
             except PyMongoError as exc:
                 _abort_quietly(session)
                 if exc.timeout:  # the deadline ran out inside a command: retrying cannot help
@@ -157,6 +202,28 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
                     ):
                         raise TransactionDeadlineExceeded(str(exc)) from exc
                     raise
+
+
+def _queue_behind(busy: DocumentBusy, deadline: float) -> None:
+    """Wait, on the server, until the transaction holding `busy.doc_id` has committed or aborted.
+
+    A write outside a transaction that meets a document written by an open transaction is not
+    aborted: the server retries it until the holder ends (as mongod's writeConflictRetry does),
+    so this single update returns just after the holder let go, with nothing thrown away and no
+    guessed backoff. It must change the document to wait (a no-op update does not); the change is
+    a counter of how often transfers queued for it, which tells operators which accounts are hot.
+    Bounded by the transaction's deadline: a holder that does not end in time costs the
+    deadline, then 503, exactly as a conflict storm would. (A holder whose process died with
+    the transaction open is ended by the recovery sweeper: aegis/txn_sessions.py.)
+    """
+    try:
+        with pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS):
+            busy.collection.update_one({"_id": busy.doc_id}, {"$inc": {"contention_waits": Int64(1)}})
+    except PyMongoError as exc:
+        if exc.timeout:
+            raise TransactionDeadlineExceeded(str(exc)) from exc
+        raise
+    _remaining(deadline, busy)
 
 
 def _backoff(attempt: int) -> None:

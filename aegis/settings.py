@@ -216,6 +216,11 @@ AEGIS_ADMIN_PASSWORD = os.environ.get("AEGIS_ADMIN_PASSWORD", "")
 AEGIS_TRANSFER_LEASE_SECONDS = int(os.environ.get("AEGIS_TRANSFER_LEASE_SECONDS", "30"))
 # Upper bound on retrying write conflicts inside one transfer (well under a worker timeout).
 AEGIS_TRANSFER_DEADLINE_SECONDS = float(os.environ.get("AEGIS_TRANSFER_DEADLINE_SECONDS", "10"))
+# The per-account gate (docs/transfer-engine.md "Hot accounts"): a money transaction takes the two
+# account documents first and queues on the server behind a holder instead of backing off.
+# "off" keeps the optimistic protocol (accounts written last, jittered backoff): the baseline
+# `make bench-contention` compares against, and a switch for operators.
+AEGIS_TRANSFER_GATE = os.environ.get("AEGIS_TRANSFER_GATE", "on").strip().lower() not in {"off", "0", "false", "no"}
 
 # --- Rate limits, API tokens ------------------------------------------------------------------
 # No CACHES setting: nothing in Aegis uses Django's cache. State every worker must share, such as

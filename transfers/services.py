@@ -38,11 +38,12 @@ from pymongo.read_concern import ReadConcern
 from accounts.models import Account, AccountStatus, User
 from accounts.selectors import parse_object_id
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
-from aegis.mongo import TransactionDeadlineExceeded, collection, run_transaction
+from aegis.mongo import DocumentBusy, TransactionDeadlineExceeded, collection, queue_on_conflict, run_transaction
 from aegis.observability import current_request_id
 from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
 from ledger.services import audit_document
 from transfers import exceptions as exc
+from transfers.gate import host_gate
 from transfers.models import (
     MAX_USER_RETRIES,
     OutboxEvent,
@@ -320,10 +321,19 @@ def _execute(txn: dict, *, request_id: str, deadline: float) -> TransferResult:
     """
     try:
         try:
-            completed = run_transaction(
-                lambda session: _move_money(session, txn, request_id=request_id),
-                deadline_seconds=deadline - time.monotonic(),
-            )
+            if settings.AEGIS_TRANSFER_GATE:
+                # This host's workers take the two accounts in turn; the database queues the rest.
+                order = _WriteOrder()
+                with host_gate((txn["from_account_id"], txn["to_account_id"]), deadline=deadline):
+                    completed = run_transaction(
+                        lambda session: _move_money(session, txn, request_id=request_id, order=order),
+                        deadline_seconds=deadline - time.monotonic(),
+                    )
+            else:
+                completed = run_transaction(
+                    lambda session: _move_money(session, txn, request_id=request_id),
+                    deadline_seconds=deadline - time.monotonic(),
+                )
             return TransferResult(completed)
         except exc.TransferRejected as refusal:
             # Recording the refusal gets at least a moment, even when the refusal came late.
@@ -365,15 +375,66 @@ def _answer_for(txn_id: ObjectId) -> TransferResult:
     raise exc.TransferInFlight()
 
 
-def _move_money(session, txn: dict, *, request_id: str) -> dict:
-    """The one money transaction. Uncontended writes go first and the contended account
-    documents last, so a transaction holds the hot documents for as short a time as possible."""
-    accounts = collection(Account)
-    now = _now()
-    amount = txn["amount"]
-    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
+@dataclass
+class _WriteOrder:
+    """Which account document a money transaction writes first; one per transfer, across its retries.
 
-    # Settle our claim first: if recovery took it over, stop before touching any balance.
+    With the gate on (DESIGN deviation, docs/transfer-engine.md "Hot accounts"), the two account
+    documents are the transaction's first writes: a conflict is met on the first or second
+    command, before anything else was done, and the retry queues on the server behind the holder
+    (aegis.mongo.queue_on_conflict). The account it queued for goes first next time, so the
+    retry's snapshot starts at the moment it takes that account, not before.
+    """
+
+    credit_first: bool = False
+
+    def after_wait(self, txn: dict, busy_account) -> None:
+        self.credit_first = busy_account == txn["to_account_id"]
+
+
+def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | None = None) -> dict:
+    """The one money transaction: both balances, both ledger entries, the settled claim, the
+    audit entry and the outbox event commit together or not at all.
+
+    Gate on (`order` given): the contended account documents first, each under
+    `queue_on_conflict`, so whoever holds one makes us wait instead of throwing work away.
+    Gate off (AEGIS_TRANSFER_GATE=off, the optimistic protocol kept as the benchmark's baseline):
+    the account documents last, so a transaction holds them as briefly as possible, and
+    conflicts are backed off and retried.
+    """
+    now = _now()
+    if order is None:
+        settled = _settle_claim(session, txn, request_id=request_id, now=now)
+        sender, receiver = _debit(session, txn, now), _credit(session, txn, now)
+    else:
+        accounts = collection(Account)
+        sender = receiver = None
+        steps = ("credit", "debit") if order.credit_first else ("debit", "credit")
+        for step in steps:
+            account_id = txn["from_account_id" if step == "debit" else "to_account_id"]
+            try:
+                with queue_on_conflict(accounts, account_id):
+                    if step == "debit":
+                        sender = _debit(session, txn, now)
+                    else:
+                        receiver = _credit(session, txn, now)
+            except DocumentBusy:
+                order.after_wait(txn, account_id)
+                raise
+        settled = _settle_claim(session, txn, request_id=request_id, now=now)
+    collection(LedgerEntry).insert_many(
+        [
+            _ledger_doc(txn, sender, EntryType.DEBIT, now),
+            _ledger_doc(txn, receiver, EntryType.CREDIT, now),
+        ],
+        session=session,
+    )
+    return settled
+
+
+def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict:
+    """COMPLETED on our claim (or _ClaimLost: recovery took it over), its audit entry and event."""
+    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
     completion = {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
                   "lease_expires_at": None, "failure_reason": "", "failure_code": "", "failure_detail": ""}
     claim = collection(Transaction).update_one(
@@ -393,9 +454,15 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         session=session,
     )
     collection(OutboxEvent).insert_one(_event_doc("transaction.completed", settled, request_id, now), session=session)
+    return settled
 
+
+def _debit(session, txn: dict, now: datetime) -> dict:
+    """The guarded debit: the sender is ACTIVE and (unless it is the system account) can afford it."""
+    accounts = collection(Account)
+    amount = txn["amount"]
     debit_guard = {"_id": txn["from_account_id"], "status": AccountStatus.ACTIVE}
-    if not is_funding:  # the system account may go negative; nobody else may
+    if txn["kind"] != TransactionKind.SYSTEM_FUNDING:  # the system account may go negative; nobody else may
         debit_guard["balance"] = {"$gte": amount}
     sender = accounts.find_one_and_update(
         debit_guard,
@@ -407,23 +474,19 @@ def _move_money(session, txn: dict, *, request_id: str) -> dict:
         if current is None or current["status"] != AccountStatus.ACTIVE:
             raise exc.SenderNotActive()
         raise exc.InsufficientFunds()
+    return sender
 
-    receiver = accounts.find_one_and_update(
+
+def _credit(session, txn: dict, now: datetime) -> dict:
+    """The guarded credit: the receiver exists, is ACTIVE and uses the transfer's currency."""
+    receiver = collection(Account).find_one_and_update(
         {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
-        {"$inc": {"balance": Int64(amount), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
+        {"$inc": {"balance": Int64(txn["amount"]), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
         projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
     )
     if receiver is None:
         raise exc.RecipientUnavailable(reason=_why_not_receiving(session, txn))
-
-    collection(LedgerEntry).insert_many(
-        [
-            _ledger_doc(txn, sender, EntryType.DEBIT, now),
-            _ledger_doc(txn, receiver, EntryType.CREDIT, now),
-        ],
-        session=session,
-    )
-    return settled
+    return receiver
 
 
 def _why_not_receiving(session, txn: dict) -> str:

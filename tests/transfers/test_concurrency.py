@@ -85,7 +85,10 @@ def test_concurrent_retries_of_a_failed_key_run_at_most_once_per_allowed_attempt
     assert_reconciled()
 
 
-def test_hot_account_16_clients_all_complete_without_conflict_failures(fund, subprocess_env):
+# Both protocols: the gate (the default) and the optimistic one it falls back to (gate off).
+@pytest.mark.parametrize("gate", ["on", "off"])
+def test_hot_account_16_clients_all_complete_without_conflict_failures(fund, subprocess_env, gate):
+    subprocess_env = dict(subprocess_env, AEGIS_TRANSFER_GATE=gate)
     hot = fund(make_account(), 5_000_000)  # ₹50,000
     receivers = [str(make_account().pk) for _ in range(8)]
     specs = [

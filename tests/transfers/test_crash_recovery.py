@@ -1,4 +1,5 @@
-"""A worker SIGKILLed inside the money transaction: recovery settles it; money moves at most once."""
+"""A worker SIGKILLed inside the money transaction: the sweeper ends its open transaction and
+settles its claim; money moves at most once, and the accounts it held are free again at once."""
 
 import os
 import signal
@@ -8,19 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aegis.mongo import collection
+from aegis.txn_sessions import sessions_of_dead_processes_end
 from ledger.models import LedgerEntry
 from ledger.reconcile import ledger_reconcile
 from tests.transfers.procs import spawn
-from transfers.exceptions import TransferInFlight
+from transfers.exceptions import TransferBusy, TransferInFlight
 from transfers.models import Transaction
 from transfers.services import transfer_create, transfers_recover_stale
 
 pytestmark = pytest.mark.slow
-
-# The server aborts a dead client's open transaction after its 60 s transaction lifetime;
-# until then that transaction still holds the records it wrote, so recovery waits for it.
-RECOVERY_WINDOW_SECONDS = 120
-
 
 def _wait_for_processing(key: str, proc, timeout: float = 30) -> None:
     started = time.monotonic()
@@ -30,7 +27,8 @@ def _wait_for_processing(key: str, proc, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pair, subprocess_env, fail_point):
+def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pair, subprocess_env, fail_point,
+                                                                      settings):
     sender, receiver = funded_pair
     # Freeze the worker inside its money transaction, after the debit: the server holds its
     # second findAndModify (the credit) for a minute. Scoped to the worker's connections by
@@ -56,16 +54,26 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
     with pytest.raises(TransferInFlight):
         transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
                         amount_paise=70_000, idempotency_key="crash-1")
-
+    # The dead worker's open transaction still holds the sender's document (its gate): another
+    # transfer from that account queues behind it and answers 503 at its deadline, never FAILED,
+    # nothing moved, its claim released for the client's retry.
+    settings.AEGIS_TRANSFER_DEADLINE_SECONDS = 1
     started = time.monotonic()
-    while True:
-        # Sweep as if the lease had run out already (the real sweeper waits the lease itself).
-        counts = transfers_recover_stale(now=datetime.now(UTC) + timedelta(hours=1))
-        if counts["recovered"]:
-            break
-        assert time.monotonic() - started < RECOVERY_WINDOW_SECONDS, "the stuck transfer was never settled"
-        time.sleep(1)
+    with pytest.raises(TransferBusy):
+        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
+                        amount_paise=10_000, idempotency_key="behind-the-dead")
+    assert time.monotonic() - started < 6
+    assert collection(Transaction).find_one({"idempotency_key": "behind-the-dead"})["status"] == "PROCESSING"
+    settings.AEGIS_TRANSFER_DEADLINE_SECONDS = 10
 
+    # The sweeper's first step: the dead process's sessions are ended, which aborts its
+    # transaction on the server now instead of after the server's 60 s transaction lifetime.
+    noted = list((settings.VAR_DIR / "txn-sessions").glob(f"{proc.pid}-*.lsids"))
+    assert len(noted) == 1, "the worker did not note its transaction's session"
+    assert sessions_of_dead_processes_end() >= 1
+    assert not noted[0].exists()
+    # Then it settles the claim (as if the lease had run out already; the real sweeper waits it).
+    transfers_recover_stale(now=datetime.now(UTC) + timedelta(hours=1))
     txn = collection(Transaction).find_one({"idempotency_key": "crash-1"})
     assert (txn["status"], txn["failure_code"]) == ("FAILED", "interrupted")
     sender.refresh_from_db()
@@ -75,12 +83,17 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
     report = ledger_reconcile()
     assert report.ok, report.summary()
 
-    # The client's retry with the same key now completes it, exactly once.
+    # The accounts are free at once: the client's retries with the same keys complete, exactly once.
+    started = time.monotonic()
     result = transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
                              amount_paise=70_000, idempotency_key="crash-1")
+    behind = transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
+                             amount_paise=10_000, idempotency_key="behind-the-dead")
+    assert time.monotonic() - started < 5
     assert result.transaction["status"] == "COMPLETED"
+    assert behind.transaction["status"] == "COMPLETED" and not behind.replayed
     sender.refresh_from_db()
     receiver.refresh_from_db()
-    assert (sender.balance, receiver.balance) == (430_000, 70_000)
+    assert (sender.balance, receiver.balance) == (420_000, 80_000)
     report = ledger_reconcile()
     assert report.ok, report.summary()

@@ -2,11 +2,15 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from aegis.txn_sessions import sessions_of_dead_processes_end
 from transfers.services import transfers_recover_stale
 
 
 class Command(BaseCommand):
-    help = "Settle transfers left PROCESSING by a dead worker (after their lease). --loop keeps sweeping."
+    help = (
+        "End the open transactions of dead processes of this host, then settle transfers left PROCESSING "
+        "by a dead worker (after their lease). --loop keeps sweeping."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="sweep forever")
@@ -14,6 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop=False, interval=5.0, **options):
         while True:
+            # First free what dead processes of this host still hold (their open transactions),
+            # so the claims recovered next and the accounts they touched are free at once.
+            ended = sessions_of_dead_processes_end()
+            if ended:
+                self.stdout.write(f"recover: ended the open transactions of {ended} dead process(es)")
             counts = transfers_recover_stale()
             if counts["found"] or not loop:
                 self.stdout.write(
