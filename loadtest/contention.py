@@ -53,7 +53,10 @@ CEILING_RATE, MEAN_AMOUNT_PAISE = 200, 2_550
 
 
 def client(spec: dict) -> dict:
+    """One client process (also `make bench`'s): POST /api/transactions in a loop, a 503 retried
+    with the same key; `amount_paise` [low, high] (default ₹1–50)."""
     rng = random.Random(spec["seed"])
+    low, high = spec.get("amount_paise", (100, 5000))
     connect = lambda: http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=60)  # noqa: E731
     conn = connect()
     latencies, statuses, retried = [], Counter(), 0
@@ -66,7 +69,7 @@ def client(spec: dict) -> dict:
             {
                 "fromAccount": sender["account"],
                 "toAccount": receiver,
-                "amount": f"{rng.randint(100, 5000) / 100:.2f}",
+                "amount": f"{rng.randint(low, high) / 100:.2f}",
                 "idempotencyKey": uuid.uuid4().hex,
             }
         )

@@ -15,62 +15,13 @@ client count, and prints transfers/s, p50/p95/p99, errors by status, HTTP/engine
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import random
 import sys
 import time
-import uuid
 from collections import Counter
 
 from loadtest import setup
-
-# --- client side ------------------------------------------------------------------------------
-
-
-def client(spec: dict) -> dict:
-    rng = random.Random(spec["seed"])
-    conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=60)
-    latencies, statuses = [], Counter()
-    delay = spec["start_at"] - time.time()
-    if delay > 0:
-        time.sleep(delay)
-    end = time.monotonic() + spec["seconds"]
-    while time.monotonic() < end:
-        sender = rng.choice(spec["senders"])
-        receiver = rng.choice([r for r in spec["receivers"] if r != sender["account"]] or spec["receivers"])
-        body = json.dumps(
-            {
-                "fromAccount": sender["account"],
-                "toAccount": receiver,
-                "amount": f"{rng.randint(1, 500) / 100:.2f}",
-                "idempotencyKey": uuid.uuid4().hex,
-            }
-        )
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {sender['token']}",
-            "X-Forwarded-Proto": "https",
-        }
-        started = time.perf_counter()
-        for _ in range(3):  # a 503 "not confirmed" is retried with the same key, as clients must
-            try:
-                conn.request("POST", "/api/transactions", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=60)
-                status = 599  # connection error
-            if status != 503:
-                break
-        statuses[status] += 1
-        if status in (200, 201):
-            latencies.append(time.perf_counter() - started)
-    return {"latencies": latencies, "statuses": dict(statuses)}
-
+from loadtest.contention import client  # the child side (python -m loadtest.http_bench --client), ₹0.01–5 here
 
 # --- driver side ------------------------------------------------------------------------------
 
@@ -137,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             accounts = [p["account"] for p in people]
             share = max(1, len(people) // args.clients)
             uniform = [
-                {"port": port, "senders": people[i * share : (i + 1) * share] or people, "receivers": accounts}
+                {"port": port, "senders": people[i * share : (i + 1) * share] or people, "receivers": accounts,
+                 "amount_paise": (1, 500)}
                 for i in range(args.clients)
             ]
             hot_receiver, hot_sender = people[0], people[1]
@@ -147,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                     "port": port,
                     "senders": people[2 + i * share : 2 + (i + 1) * share] or people[2:],
                     "receivers": [hot_receiver["account"]],
+                    "amount_paise": (1, 500),
                 }
                 for i in range(half)
             ]
             hot += [
-                {"port": port, "senders": [hot_sender], "receivers": accounts[2:]} for _ in range(args.clients - half)
+                {"port": port, "senders": [hot_sender], "receivers": accounts[2:], "amount_paise": (1, 500)}
+                for _ in range(args.clients - half)
             ]
 
             results = {}

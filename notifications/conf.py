@@ -16,6 +16,7 @@ DEFAULTS = {
     "AEGIS_OUTBOX_BACKOFF_SECONDS": "1",  # first retry delay; doubles per attempt
     "AEGIS_OUTBOX_BACKOFF_MAX_SECONDS": "60",
     "AEGIS_OUTBOX_BATCH": "200",  # pending events read per pass
+    "AEGIS_OUTBOX_DELIVERY_BATCH": "100",  # events per delivery transaction (1: one at a time)
     "AEGIS_REQUIRE_DISPATCHER": "false",  # /readyz fails without a live dispatcher heartbeat
     "AEGIS_DISPATCHER_STALE_SECONDS": "30",
 }

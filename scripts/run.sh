@@ -33,7 +33,7 @@ fi
 $PY manage.py recover_transfers --loop --interval 5 &
 SWEEPER_PID=$!
 # The outbox dispatcher delivers committed events to the notification handler (notifications/outbox.py).
-$PY manage.py dispatch_outbox --interval 0.2 &
+$PY manage.py dispatch_outbox --interval 0.05 &
 DISPATCHER_PID=$!
 WEB_PID=
 stop() {

@@ -32,6 +32,7 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 
 from bson import Int64
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from aegis.clock import bank_time
@@ -114,10 +115,9 @@ def _transient(error: Exception) -> OperationFailure:
     )
 
 
-def rollup_apply(event: dict, *, session) -> None:
-    """Outbox handler: fold one transaction event into the rollups (through `session` only)."""
+def _delta_or_skip(event: dict) -> dict[tuple[str, str], dict] | None:
     try:
-        changes = event_delta(event)
+        return event_delta(event)
     except OldEvent as why:
         logger.warning(
             "rollups: skipped event %s (%s); `manage.py rollups_rebuild` counts its transaction",
@@ -125,7 +125,50 @@ def rollup_apply(event: dict, *, session) -> None:
             why,
             extra={"event_id": str(event.get("_id")), "reason": str(why)},
         )
+        return None
+
+
+def rollup_apply_batch(events: list[dict], *, session) -> None:
+    """`rollup_apply` for a dispatcher's batch: the deltas folded per (scope, day), one bulk write.
+
+    The whole batch goes to one shard (that of its first transaction): readers sum the shards, so
+    any shard is exact, and two dispatchers' batches then collide on a document 1 time in SHARDS.
+    """
+    folded: dict[tuple[str, str], dict] = {}
+    shard = None
+    for event in events:
+        changes = _delta_or_skip(event)
+        if not changes:
+            continue
+        if shard is None:
+            shard = shard_of(event["payload"]["transactionId"])
+        for key, delta in changes.items():
+            total = folded.setdefault(key, _zero())
+            for name, value in delta.items():
+                total[name] += value
+    now = datetime.now(UTC)
+    ops = [
+        UpdateOne(
+            {"scope": scope, "day": day, "shard": shard},
+            {"$inc": {name: Int64(value) for name, value in delta.items() if value}, "$set": {"updated_at": now}},
+            upsert=True,
+        )
+        for (scope, day), delta in folded.items()
+        if any(delta.values())
+    ]
+    if not ops:
         return
+    try:
+        collection(StatsRollup).bulk_write(ops, ordered=True, session=session)
+    except BulkWriteError as error:
+        if any(e.get("code") == 11000 for e in error.details.get("writeErrors", [])):
+            raise _transient(error) from error
+        raise
+
+
+def rollup_apply(event: dict, *, session) -> None:
+    """Outbox handler: fold one transaction event into the rollups (through `session` only)."""
+    changes = _delta_or_skip(event)
     if not changes:
         return
     shard = shard_of(event["payload"]["transactionId"])
@@ -144,6 +187,9 @@ def rollup_apply(event: dict, *, session) -> None:
             )
         except DuplicateKeyError as error:
             raise _transient(error) from error
+
+
+rollup_apply.batch = rollup_apply_batch  # the dispatcher's batch transaction calls this
 
 
 # --- the reads ------------------------------------------------------------------------------------

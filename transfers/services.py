@@ -10,7 +10,9 @@ Pipeline of `transfer_create` / `system_fund`:
    carries an `attempt_id` and a lease; only the holder of the claim can settle it.
 3. One multi-document transaction (snapshot / majority): settle the claim to COMPLETED
    (conditional on still holding it), guarded debit, credit, two ledger entries with
-   `balance_after`, audit entry, outbox event. All of it commits, or none of it.
+   `balance_after`, audit entry, outbox event. All of it commits, or none of it. Transfers that
+   share an account take turns (the gate: transfers/gate.py on this host, then a server-side
+   queue on the account documents; docs/transfer-engine.md "Hot accounts").
 4. Write conflicts and unknown commit results are retried inside `run_transaction`; they
    never mark the transfer FAILED. A business refusal (funds, frozen account) marks it
    FAILED, `retry_count + 1`, with the audit entry and outbox event, in one transaction.

@@ -3,7 +3,7 @@
 import json
 import signal
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from notifications.outbox import Dispatcher, outbox_parked, outbox_requeue
 
@@ -11,13 +11,24 @@ from notifications.outbox import Dispatcher, outbox_parked, outbox_requeue
 class Command(BaseCommand):
     help = (
         "Deliver pending outbox events to the handlers (notifications), at least once, in order per "
-        "account. Runs until stopped (SIGTERM/Ctrl+C finish the current event); --once drains what is "
-        "deliverable now and exits."
+        "account, in batches (--batch). Runs until stopped (SIGTERM/Ctrl+C finish the current batch); --once drains "
+        "what is deliverable now and exits. Several may run at once."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="deliver what is deliverable now, then exit")
-        parser.add_argument("--interval", type=float, default=0.2, help="seconds to wait when there is nothing to do")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=0.05,
+            help="seconds to wait when there is nothing to do (the idle poll is one read of an empty index range)",
+        )
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=None,
+            help="events per delivery transaction (default AEGIS_OUTBOX_DELIVERY_BATCH, 100; 1: one at a time)",
+        )
         parser.add_argument("--parked", action="store_true", help="list parked events (newest first) and exit")
         parser.add_argument(
             "--requeue",
@@ -25,7 +36,7 @@ class Command(BaseCommand):
             help="put a parked event back in the queue ('all': every one)",
         )
 
-    def handle(self, *args, once=False, interval=0.2, parked=False, requeue=None, **options):
+    def handle(self, *args, once=False, interval=0.05, batch=None, parked=False, requeue=None, **options):
         if parked:
             for event in outbox_parked().rows:
                 self.stdout.write(
@@ -46,7 +57,9 @@ class Command(BaseCommand):
             self.stdout.write(f"requeued {count} parked event(s)")
             return
 
-        dispatcher = Dispatcher()
+        if batch is not None and batch < 1:
+            raise CommandError("--batch must be 1 or more")
+        dispatcher = Dispatcher(batch_size=batch)
         if once:
             total = {"delivered": 0, "retried": 0, "parked": 0}
             while True:
@@ -67,7 +80,10 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(f"dispatcher {dispatcher.name}: delivering to {', '.join(dispatcher.handlers)}")
+        self.stdout.write(
+            f"dispatcher {dispatcher.name}: delivering to {', '.join(dispatcher.handlers)}, "
+            f"{dispatcher.batch_size} event(s) per transaction"
+        )
         self.stdout.flush()
         dispatcher.heartbeat(force=True)
         try:
