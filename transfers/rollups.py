@@ -334,10 +334,14 @@ def _mark_undelivered_as_applied() -> int:
         if not ids:
             continue
         from notifications.models import OutboxDelivery
+        from notifications.outbox import delivery_id
 
         now = datetime.now(UTC)
+        # The dispatcher's own row ids, so its batches see these rows and skip them in one read.
         rows = [
-            {"event_id": i, "handler": HANDLER_NAME, "dispatcher": "rollups_rebuild", "delivered_at": now} for i in ids
+            {"_id": delivery_id(i, HANDLER_NAME), "event_id": i, "handler": HANDLER_NAME,
+             "dispatcher": "rollups_rebuild", "delivered_at": now}
+            for i in ids
         ]
         try:
             marked += len(collection(OutboxDelivery).insert_many(rows, ordered=False).inserted_ids)

@@ -83,9 +83,9 @@ def test_a_redelivered_batch_skips_the_rows_it_already_has(fund):
 
 
 def test_a_delivery_row_the_batch_cannot_see_sends_the_batch_one_at_a_time(fund, caplog):
-    """`rollups_rebuild` marks pending events applied with rows under their own ids; the batch's
-    insert is then refused by the unique {event_id, handler} index and the one-at-a-time path skips
-    that handler for that event only."""
+    """A delivery row under another `_id` (written before rows were named by event and handler);
+    the batch's insert is then refused by the unique {event_id, handler} index and the
+    one-at-a-time path skips that handler for that event only."""
     people_with_traffic(fund, accounts=3, transfers=6)
     target = events()[-1]
     collection(OutboxDelivery).insert_one(
