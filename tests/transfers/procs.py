@@ -16,13 +16,21 @@ def spawn(spec: dict, env: dict, **kwargs) -> subprocess.Popen:
     )
 
 
-def run_workers(specs: list[dict], env: dict, *, start_delay: float = 4.0, timeout: float = 600) -> list[dict]:
-    """Start one process per spec, release them together, and return every result line."""
+def run_workers(specs: list[dict], env: dict, *, start_delay: float = 4.0, timeout: float = 600,
+                stats: list | None = None) -> list[dict]:
+    """Start one process per spec, release them together, and return every result line.
+
+    A spec's "env" is added to that process's environment. `stats` (a list) receives each
+    process's engine counters ({"queue_waits", "conflict_retries"}).
+    """
     start_at = time.time() + start_delay
-    procs = [spawn({**spec, "start_at": start_at}, env) for spec in specs]
+    procs = [spawn({**spec, "start_at": start_at}, {**env, **spec.get("env", {})}) for spec in specs]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, err[-2000:]
-        results += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        results += [line for line in lines if "stats" not in line]
+        if stats is not None:
+            stats += [line["stats"] for line in lines if "stats" in line]
     return results

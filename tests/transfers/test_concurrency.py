@@ -102,3 +102,34 @@ def test_hot_account_16_clients_all_complete_without_conflict_failures(fund, sub
     hot.refresh_from_db()
     assert hot.balance == 5_000_000 - 240 * 1_000
     assert_reconciled()
+
+
+def test_hosts_that_do_not_share_a_gate_queue_on_the_server_and_keep_every_invariant(fund, subprocess_env, tmp_path):
+    """12 processes as 4 hosts (each its own VAR_DIR, so its own lock files) on one hot sender and
+    one hot receiver: between hosts only the database queues them (the account documents written
+    first, a conflict waits for the holder), and every transfer still completes exactly once."""
+    hot_sender = fund(make_account(), 3_000_000)
+    hot_receiver = make_account()
+    others = [fund(make_account(), 1_000_000) for _ in range(6)]
+    specs = []
+    for w in range(12):
+        host = {"AEGIS_VAR_DIR": str(tmp_path / f"host-{w % 4}")}
+        if w % 2:
+            ops = [{"op": "transfer", "from": str(hot_sender.pk), "to": str(others[(w + n) % 6].pk), "amount": 500,
+                    "key": f"hs-{w}-{n}"} for n in range(12)]
+        else:
+            ops = [{"op": "transfer", "from": str(others[(w + n) % 6].pk), "to": str(hot_receiver.pk), "amount": 300,
+                    "key": f"hr-{w}-{n}"} for n in range(12)]
+        specs.append({"ops": ops, "env": host, "retry_codes": ["transfer_busy", "transfer_in_flight"],
+                      "busy_retries": 10})
+    stats = []
+    results = run_workers(specs, subprocess_env, stats=stats)
+
+    outcomes = Counter(r["outcome"] for r in results)
+    assert outcomes == {"completed": 144}, Counter((r["outcome"], r.get("code")) for r in results)
+    assert sum(s["queue_waits"] for s in stats) > 0, stats  # the hosts did meet in the database
+    hot_sender.refresh_from_db()
+    hot_receiver.refresh_from_db()
+    assert hot_sender.balance == 3_000_000 - 72 * 500
+    assert hot_receiver.balance == 72 * 300
+    assert_reconciled()

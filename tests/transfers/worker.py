@@ -4,7 +4,8 @@
 
 SPEC: {"start_at": unix time to begin (a start barrier across processes),
        "ops": [{"op": "transfer"|"fund", "from": id, "to": id, "amount": paise, "key": str}, ...]}
-Prints one JSON line per operation: {"key", "outcome", "status", "retry_count", "code"}.
+Prints one JSON line per operation: {"key", "outcome", "status", "retry_count", "code"}, then
+{"stats": {"queue_waits", "conflict_retries"}} (this process's engine counters).
 """
 
 import json
@@ -80,6 +81,9 @@ def main() -> None:
 
     for op in spec["ops"]:
         print(json.dumps(run(op)), flush=True)
+    from aegis import mongo
+
+    print(json.dumps({"stats": {"queue_waits": mongo.queue_waits, "conflict_retries": mongo.conflict_retries}}))
 
 
 if __name__ == "__main__":
