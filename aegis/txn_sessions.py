@@ -9,20 +9,24 @@ transaction lifetime ends it (60 s on the embedded server, which cannot be lower
 `transactionLifetimeLimitSeconds` on MongoDB).
 
 So every process that runs transactions notes the logical session ids it uses in a file of its
-own, `VAR_DIR/txn-sessions/<pid>-<start time>.lsids` (a line per id, written once: pymongo reuses
-a handful of server sessions per process), and the recovery sweeper
+own, `VAR_DIR/txn-sessions/<host>.<pid namespace>--<pid>-<start time>.lsids` (a line per id,
+written once: pymongo reuses a handful of server sessions per process), and the recovery sweeper
 (`manage.py recover_transfers --loop`, every 5 s beside the web workers) ends the sessions of
 every process of this host that is gone with `killSessions`, which aborts their transactions and
 frees what they held. A dead holder therefore blocks its accounts for at most one sweep. The
-start time in the name tells a reused pid from the process that wrote the file. A host that dies
+start time in the name tells a reused pid from the process that wrote the file; a sweeper judges
+only the files of its own host and pid namespace, and a process it cannot be sure is gone (its
+start time unreadable) counts as alive. A host that dies
 whole takes its sweeper with it: then the server's lifetime is the bound, as before.
 """
 
 from __future__ import annotations
 
 import atexit
+import glob
 import logging
 import os
+import socket
 from pathlib import Path
 
 from bson import Binary
@@ -49,17 +53,28 @@ def _start_time(pid: int) -> str:
 
 
 def _alive(pid: int, started: str) -> bool:
+    """Dead only when sure: no such pid, or the pid now belongs to a process started later."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: it exists
         pass
-    return not started or _start_time(pid) == started  # a different start time: the pid was reused
+    now = _start_time(pid)
+    return not started or not now or now == started  # an unreadable start time counts as alive
+
+
+def _host() -> str:
+    """This host and pid namespace: a sweeper only judges pids it can see (VAR_DIR may be shared)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname()}.{namespace}"
 
 
 def _file_for(pid: int) -> Path:
-    return _directory() / f"{pid}-{_start_time(pid)}.lsids"
+    return _directory() / f"{_host()}--{pid}-{_start_time(pid)}.lsids"
 
 
 def note_session(session) -> None:
@@ -79,13 +94,13 @@ def note_session(session) -> None:
     except OSError:  # without the note only the server's lifetime bounds a dead holder
         logger.warning("could not note transaction session %s", lsid.hex())
         return
-    if not _noted:
-        atexit.register(_forget, path)  # a process that exits on its own leaves nothing open
+    if not _noted:  # a process that exits on its own leaves nothing open
+        atexit.register(_forget, path, _noted_pid)
     _noted.add(lsid)
 
 
-def _forget(path: Path) -> None:
-    if os.getpid() == _noted_pid:
+def _forget(path: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not a forked child's exit: the file is its parent's
         path.unlink(missing_ok=True)
 
 
@@ -98,8 +113,8 @@ def sessions_of_dead_processes_end(client=None) -> int:
     if not directory.is_dir():
         return 0
     ended = 0
-    for path in directory.glob("*.lsids"):
-        pid_text, _, started = path.stem.partition("-")
+    for path in directory.glob(f"{glob.escape(_host())}--*.lsids"):
+        pid_text, _, started = path.stem.rpartition("--")[2].partition("-")
         try:
             pid = int(pid_text)
         except ValueError:

@@ -20,6 +20,7 @@ turns, which is harmless).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 import zlib
@@ -29,6 +30,8 @@ from pathlib import Path
 from django.conf import settings
 
 from aegis.mongo import TransactionDeadlineExceeded
+
+logger = logging.getLogger("aegis.transfers")
 
 LOCK_STRIPES = 1024
 # Polling a non-blocking lock keeps the wait bounded by the transfer's deadline (a blocking
@@ -63,10 +66,17 @@ def host_gate(account_ids, *, deadline: float):
 def _stripe_lock(stripe: int, deadline: float):
     path = _lock_path(stripe)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        # No lock file (read-only VAR_DIR, out of descriptors): the gate is an optimisation, so the
+        # transfer goes on without it and the database queues it like a transfer from another host.
+        logger.warning("account gate %s unavailable (%s); going on without it", stripe, error)
+        yield
+        return
     try:
         delay = _POLL_FIRST_SECONDS
         while True:

@@ -68,7 +68,7 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
 
     # The sweeper's first step: the dead process's sessions are ended, which aborts its
     # transaction on the server now instead of after the server's 60 s transaction lifetime.
-    noted = list((settings.VAR_DIR / "txn-sessions").glob(f"{proc.pid}-*.lsids"))
+    noted = list((settings.VAR_DIR / "txn-sessions").glob(f"*--{proc.pid}-*.lsids"))
     assert len(noted) == 1, "the worker did not note its transaction's session"
     assert sessions_of_dead_processes_end() >= 1
     assert not noted[0].exists()

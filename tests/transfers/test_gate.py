@@ -197,3 +197,16 @@ def test_the_kernel_frees_an_account_whose_holder_process_died(funded_pair, sett
     sender.refresh_from_db()
     assert sender.balance == 490_000
     assert ledger_reconcile().ok
+
+
+def test_without_its_lock_files_the_gate_steps_aside_and_the_transfer_still_runs(funded_pair, settings, tmp_path,
+                                                                                  caplog):
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "gates").write_text("not a folder")  # every lock file open fails
+    sender, receiver = funded_pair
+    result = _send(sender, receiver, key="no-lock-files")
+    assert result.transaction["status"] == "COMPLETED"
+    assert "going on without it" in caplog.text
+    sender.refresh_from_db()
+    assert sender.balance == 490_000
+    assert ledger_reconcile().ok
