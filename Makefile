@@ -64,9 +64,9 @@ reconcile: install
 clean:
 	rm -rf $(VENV) staticfiles
 
-## The engine against a bare pymongo transaction, same run (see transfers/bench.py for options).
+## The engine against a bare pymongo transaction, same run (see loadtest/engine_bench.py for options).
 bench-engine: install-dev
-	$(PY) -m transfers.bench $(BENCH_ARGS)
+	$(PY) -m loadtest.engine_bench $(BENCH_ARGS)
 
 ## The JSON API over HTTP under gunicorn vs the engine alone (see loadtest/http_bench.py).
 bench: install-dev
@@ -90,6 +90,6 @@ chaos: install-dev
 	$(PY) -m loadtest.chaos $(CHAOS_ARGS)
 
 ## Outbox delivery lag (created -> delivered) under steady transfer load, dispatcher in its own
-## process; prints p50/p99 (see notifications/bench.py for options, e.g. BENCH_ARGS="--rate 40").
+## process; prints p50/p99 (see loadtest/outbox_bench.py for options, e.g. BENCH_ARGS="--rate 40").
 bench-outbox: install-dev
-	$(PY) -m notifications.bench $(BENCH_ARGS)
+	$(PY) -m loadtest.outbox_bench $(BENCH_ARGS)

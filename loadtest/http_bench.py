@@ -6,7 +6,7 @@ processes (keep-alive HTTP/1.1, Bearer tokens) for D seconds in two scenarios:
 - uniform: every client sends from its own accounts to random accounts among many;
 - hot:     half the clients send from many accounts to ONE receiver, the other half from ONE
            sender to many receivers.
-Then it measures the engine alone (transfers.bench, service layer, no HTTP) with the same
+Then it measures the engine alone (loadtest.engine_bench, service layer, no HTTP) with the same
 client count, and prints transfers/s, p50/p95/p99, errors by status, HTTP/engine, and the
 `reconcile` verdict. Exits 1 if reconcile finds a violation or a request got a 5xx.
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.core.management import call_command
 
         from ledger.reconcile import ledger_reconcile
-        from transfers.bench import run_phase
+        from loadtest.engine_bench import run_phase
 
         env = harness.env
         port = embedded.free_port()

@@ -1,12 +1,12 @@
 """The set-up the load tools share: a throwaway database, Django on it, funded users, child processes.
 
-Used by `transfers.bench` (make bench-engine), `notifications.bench` (make bench-outbox),
+Used by `loadtest.engine_bench` (make bench-engine), `loadtest.outbox_bench` (make bench-outbox),
 `loadtest.http_bench` (make bench), `loadtest.chaos` (make chaos) and `loadtest.profile_request`.
 Each tool keeps its own options, load and report; this module owns only what they all repeat:
 
     with embedded_django(tmp_prefix="aegis-bench-", db_name="bench") as harness:
         people = funded_users(count=50, prefix="bench", funder=harness.system_user)
-        proc = start_child("transfers.bench", "--worker", {...}, env=harness.env)
+        proc = start_child("loadtest.engine_bench", "--worker", {...}, env=harness.env)
         result = child_result(proc, timeout=120)
 """
 

@@ -9,7 +9,7 @@ accounts, then runs C client processes for D seconds per phase, alternating the 
 Prints transfers/s, p50/p99 latency and conflict retries per phase (medians over rounds), the
 engine/bare ratio, and the `reconcile` verdict.
 
-    python -m transfers.bench [--clients 8] [--accounts 50] [--seconds 5] [--rounds 2]
+    python -m loadtest.engine_bench [--clients 8] [--accounts 50] [--seconds 5] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def run_phase(mode: str, *, clients: int, accounts: list[str], seconds: float, e
     start_at = time.time() + 3.0  # a start barrier: every client begins together after Django setup
     procs = [
         setup.start_child(
-            "transfers.bench",
+            "loadtest.engine_bench",
             "--worker",
             {"mode": mode, "seed": i, "accounts": accounts, "seconds": seconds, "start_at": start_at},
             env=env,
@@ -156,7 +156,8 @@ def run_phase(mode: str, *, clients: int, accounts: list[str], seconds: float, e
 
 def main(argv: list[str] | None = None) -> int:
     numbers = {"clients": 8, "accounts": 50, "seconds": 5.0, "rounds": 2}
-    args = setup.tool_parser("python -m transfers.bench", __doc__, numbers, child_flag="--worker").parse_args(argv)
+    parser = setup.tool_parser("python -m loadtest.engine_bench", __doc__, numbers, child_flag="--worker")
+    args = parser.parse_args(argv)
     if args.worker:
         return setup.run_child(worker, args.worker)
 

@@ -7,7 +7,7 @@ and prints the lag's p50/p99/max over the events of that phase against its targe
 20/s, p99 < 2 s at 40/s), with the rate the clients really reached. `--baseline` first measures
 the same phases with one-at-a-time dispatchers (`--batch 1`, the pre-batch path): before/after.
 
-    python -m notifications.bench [--rates 20,40] [--dispatchers 1] [--batch 100] [--baseline]
+    python -m loadtest.outbox_bench [--rates 20,40] [--dispatchers 1] [--batch 100] [--baseline]
                                   [--clients N] [--seconds 15] [--accounts 20]
 """
 
@@ -83,7 +83,7 @@ def _phase(args, harness, accounts: list[str], rate: float) -> dict:
     window_start = datetime.fromtimestamp(start_at, UTC)
     clients = [
         setup.start_child(
-            "notifications.bench",
+            "loadtest.outbox_bench",
             "--worker",
             {
                 "seed": int(rate * 1000) + i,
@@ -162,7 +162,9 @@ def _stop(dispatchers: list[subprocess.Popen]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m notifications.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtest.outbox_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rates", default="20,40", help="transfers per second of each phase, all clients together")
     parser.add_argument("--rate", dest="rates", help=argparse.SUPPRESS)  # the old one-phase spelling
