@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bson import Int64
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from aegis.clock import bank_time
 from aegis.mongo import collection, run_transaction
@@ -154,7 +154,7 @@ def rollup_apply_batch(events: list[dict], *, session) -> None:
             upsert=True,
         )
         for (scope, day), delta in folded.items()
-        if any(delta.values())
+        if any(delta.values())  # e.g. a failure after a counted failure: nothing to write, nothing to conflict on
     ]
     if not ops:
         return
@@ -168,25 +168,7 @@ def rollup_apply_batch(events: list[dict], *, session) -> None:
 
 def rollup_apply(event: dict, *, session) -> None:
     """Outbox handler: fold one transaction event into the rollups (through `session` only)."""
-    changes = _delta_or_skip(event)
-    if not changes:
-        return
-    shard = shard_of(event["payload"]["transactionId"])
-    now = datetime.now(UTC)
-    rollups = collection(StatsRollup)
-    for (scope, day), delta in changes.items():
-        inc = {name: Int64(value) for name, value in delta.items() if value}
-        if not inc:  # a failure after a counted failure: nothing to write, nothing to conflict on
-            continue
-        try:
-            rollups.update_one(
-                {"scope": scope, "day": day, "shard": shard},
-                {"$inc": inc, "$set": {"updated_at": now}},
-                upsert=True,
-                session=session,
-            )
-        except DuplicateKeyError as error:
-            raise _transient(error) from error
+    rollup_apply_batch([event], session=session)
 
 
 rollup_apply.batch = rollup_apply_batch  # the dispatcher's batch transaction calls this

@@ -27,6 +27,7 @@ import hashlib
 import logging
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -323,17 +324,13 @@ def _execute(txn: dict, *, request_id: str, deadline: float) -> TransferResult:
     """
     try:
         try:
-            if settings.AEGIS_TRANSFER_GATE:
-                # This host's workers take the two accounts in turn; the database queues the rest.
-                order = _WriteOrder()
-                with host_gate((txn["from_account_id"], txn["to_account_id"]), deadline=deadline):
-                    completed = run_transaction(
-                        lambda session: _move_money(session, txn, request_id=request_id, order=order),
-                        deadline_seconds=deadline - time.monotonic(),
-                    )
-            else:
+            # Gate on: this host's workers take the two accounts in turn; the database queues the rest.
+            gated = settings.AEGIS_TRANSFER_GATE
+            order = _WriteOrder() if gated else None
+            accounts = (txn["from_account_id"], txn["to_account_id"])
+            with host_gate(accounts, deadline=deadline) if gated else nullcontext():
                 completed = run_transaction(
-                    lambda session: _move_money(session, txn, request_id=request_id),
+                    lambda session: _move_money(session, txn, request_id=request_id, order=order),
                     deadline_seconds=deadline - time.monotonic(),
                 )
             return TransferResult(completed)
@@ -409,20 +406,20 @@ def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | Non
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
         sender, receiver = _debit(session, txn, now), _credit(session, txn, now)
     else:
-        accounts = collection(Account)
-        sender = receiver = None
-        steps = ("credit", "debit") if order.credit_first else ("debit", "credit")
-        for step in steps:
-            account_id = txn["from_account_id" if step == "debit" else "to_account_id"]
+        def first_write(write, account_id):
             try:
-                with queue_on_conflict(accounts, account_id):
-                    if step == "debit":
-                        sender = _debit(session, txn, now)
-                    else:
-                        receiver = _credit(session, txn, now)
+                with queue_on_conflict(collection(Account), account_id):
+                    return write(session, txn, now)
             except DocumentBusy:
                 order.after_wait(txn, account_id)
                 raise
+
+        if order.credit_first:
+            receiver = first_write(_credit, txn["to_account_id"])
+            sender = first_write(_debit, txn["from_account_id"])
+        else:
+            sender = first_write(_debit, txn["from_account_id"])
+            receiver = first_write(_credit, txn["to_account_id"])
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
     collection(LedgerEntry).insert_many(
         [

@@ -26,18 +26,6 @@ from transfers.models import OutboxEvent
 from transfers.rollups import HANDLER_NAME, rollup_apply, rollups_read, rollups_recount
 
 
-def people_with_traffic(fund, accounts: int, transfers: int) -> list:
-    people = [make_account() for _ in range(accounts)]
-    for person in people:
-        fund(person, 200_000)
-    for i in range(transfers):
-        sender, receiver = people[i % accounts], people[(i * 3 + 1) % accounts]
-        if sender.pk == receiver.pk:
-            receiver = people[(i + 1) % accounts]
-        send(sender, receiver, 100 + i, f"batch-{i}")
-    return people
-
-
 def assert_effects_exact() -> None:
     """Every event's notifications exactly once, exact unread counters, rollups equal to a recount."""
     expected = Counter()
@@ -53,7 +41,7 @@ def assert_effects_exact() -> None:
 
 
 def test_one_pass_delivers_a_whole_batch_in_one_transaction(fund):
-    people_with_traffic(fund, accounts=5, transfers=20)
+    make_traffic(fund, accounts=5, transfers=20)
     total = len(events())
     dispatcher = Dispatcher(batch_size=100)
     counts = dispatcher.run_once()
@@ -69,7 +57,7 @@ def test_one_pass_delivers_a_whole_batch_in_one_transaction(fund):
 
 
 def test_a_redelivered_batch_skips_the_rows_it_already_has(fund):
-    people_with_traffic(fund, accounts=4, transfers=12)
+    make_traffic(fund, accounts=4, transfers=12)
     Dispatcher(batch_size=6).run_once()  # six events delivered, the rest still pending
     first = {r["_id"] for r in collection(OutboxDelivery).find()}
     assert len(first) == 12
@@ -86,7 +74,7 @@ def test_a_delivery_row_the_batch_cannot_see_sends_the_batch_one_at_a_time(fund,
     """A delivery row under another `_id` (written before rows were named by event and handler);
     the batch's insert is then refused by the unique {event_id, handler} index and the
     one-at-a-time path skips that handler for that event only."""
-    people_with_traffic(fund, accounts=3, transfers=6)
+    make_traffic(fund, accounts=3, transfers=6)
     target = events()[-1]
     collection(OutboxDelivery).insert_one(
         {"_id": ObjectId(), "event_id": str(target["_id"]), "handler": HANDLER_NAME, "dispatcher": "rollups_rebuild"}
