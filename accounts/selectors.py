@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from bson import ObjectId
 from django.db.models import QuerySet
 
 from accounts.models import Account, BlacklistedToken, User
 from aegis.errors import NotFound
-
-
-def parse_object_id(value) -> ObjectId | None:
-    """An ObjectId from an ObjectId or its 24-hex-digit string; None for anything else."""
-    if isinstance(value, ObjectId):
-        return value
-    if isinstance(value, str) and ObjectId.is_valid(value) and len(value) == 24:
-        return ObjectId(value)
-    return None
+from aegis.ids import parse_object_id
 
 
 def user_for_token(*, user_id, jti: str) -> User | None:

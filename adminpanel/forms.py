@@ -59,7 +59,7 @@ class TransactionFilterForm(forms.Form):
         )
 
     def clean_account(self):
-        from accounts.selectors import parse_object_id
+        from aegis.ids import parse_object_id
 
         value = self.cleaned_data["account"]
         if value and parse_object_id(value) is None:

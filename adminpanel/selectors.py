@@ -14,9 +14,9 @@ from bson import ObjectId
 from django.core import signing
 
 from accounts.models import Account, User
-from accounts.selectors import parse_object_id
 from aegis import keyset
 from aegis.errors import NotFound
+from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
 from transfers.models import MAX_USER_RETRIES, Transaction, TransactionStatus

@@ -492,7 +492,7 @@ def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:
     Audit-logged as OUTBOX_REQUEUED with who asked (`actor`, a staff user; none from the command
     line) and how many events went back.
     """
-    from accounts.selectors import parse_object_id
+    from aegis.ids import parse_object_id
     from ledger.models import AuditAction
     from ledger.services import audit_record
 

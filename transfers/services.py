@@ -39,8 +39,8 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from accounts.models import Account, AccountStatus, User
-from accounts.selectors import parse_object_id
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
+from aegis.ids import parse_object_id
 from aegis.mongo import DocumentBusy, TransactionDeadlineExceeded, collection, queue_on_conflict, run_transaction
 from aegis.observability import current_request_id
 from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
