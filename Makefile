@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run dev test install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-contention bench-engine bench-outbox bench-login bench-scale chaos clean
+.PHONY: run dev test test-fast install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-contention bench-engine bench-outbox bench-login bench-scale chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,21 @@ run: install
 dev: install
 	PORT=$(PORT) bash scripts/run.sh --dev
 
-## Install what is missing and run lint + the whole test suite against a real embedded server.
+## The suite, timed: `$(call suite,ARGS)`.
+suite = start=$$(date +%s); $(VENV)/bin/pytest $(1); status=$$?; took=$$(( $$(date +%s) - start )); \
+	echo "Suite finished in $$((took / 60)) min $$((took % 60)) s"; exit $$status
+
+## Install what is missing, then lint, the format check, the import contracts (pyproject.toml)
+## and the whole test suite against a real embedded server; prints how long the suite took.
 test: install-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	@$(call suite,)
+
+## The suite without the tests marked slow (concurrency, processes, benches), for a quick check.
+test-fast: install-dev
+	@$(call suite,-m "not slow")
 
 ## Only the browser suite (Playwright + chromium against a live server); screenshots in artifacts/.
 test-browser: install-dev
@@ -53,6 +64,7 @@ db-stop:
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install-dev
 	$(VENV)/bin/ruff format .

@@ -2,17 +2,73 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from typing import Literal
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema, Status
 
 from accounts.auth import login_attempt, token_cookie_clear, token_cookie_set, token_issue, token_revoke
 from accounts.forms import LoginForm, RegisterForm, form_data_or_error
 from accounts.models import Account, AccountStatus, User
+from accounts.policy import ADMIN, PUBLIC, USER, operation
 from accounts.selectors import account_get, account_get_owned, accounts_for_user
-from accounts.services import account_create, account_set_status, user_register, user_sign_out_everywhere
-from aegis.http import api_view, json_success, rupees
-from aegis.policy import ADMIN, PUBLIC, USER, policy
+from accounts.services import account_create, account_set_status, user_register
+from aegis.api import AccountPath, DateTime, Message, Ok, Rupees, errors, ok
+from aegis.money import rupees
 from ledger.models import AuditAction
-from ledger.services import audit_record
+from ledger.services import audit_append
+
+router = Router()
+
+
+class UserOut(Schema):
+    id: str = Field(alias="_id")
+    name: str
+    email: str
+    role: Literal["USER", "ADMIN"]
+
+
+class AccountOut(Schema):
+    id: str = Field(alias="_id")
+    user: str
+    status: AccountStatus
+    currency: str
+    balance: Rupees
+    createdAt: DateTime
+
+
+class Credentials(Schema):
+    """Checked by the identity forms (`accounts.forms`): the same rules as the pages."""
+
+    email: str
+    password: str
+
+
+class Registration(Credentials):
+    name: str
+
+
+class SignedIn(Ok):
+    user: UserOut
+    token: str
+
+
+class AccountAnswer(Ok):
+    account: AccountOut
+
+
+class AccountList(Ok):
+    accounts: list[AccountOut]
+
+
+class AccountStatusAnswer(Message):
+    account: AccountOut
+
+
+class Balance(Ok):
+    accountId: str
+    balance: Rupees
+    currency: str
 
 
 def user_json(user: User) -> dict:
@@ -30,72 +86,86 @@ def account_json(account: Account) -> dict:
     }
 
 
-def _signed_in(user: User, *, status: int):
+def _signed_in(response: HttpResponse, user: User, *, status: int) -> Status:
     token = token_issue(user=user)
-    response = json_success({"user": user_json(user), "token": token}, status=status)
     token_cookie_set(response, token)
-    return response
+    return Status(status, ok(user=user_json(user), token=token))
 
 
-@policy(PUBLIC, methods=["POST"], strict="auth")
-@api_view
-def register(request: HttpRequest):
-    data = form_data_or_error(RegisterForm(request.json))
+@operation(
+    router, "POST", "/auth/register", PUBLIC, strict="auth", url_name="auth-register",
+    response={201: SignedIn, **errors(400, 409)}, summary="Register and receive a token (also sets the token cookie)",
+)  # fmt: skip
+def register(request: HttpRequest, response: HttpResponse, payload: Registration):
+    data = form_data_or_error(RegisterForm(payload.dict()))
     user = user_register(email=data["email"], password=data["password"], name=data["name"])
-    return _signed_in(user, status=201)
+    return _signed_in(response, user, status=201)
 
 
-@policy(PUBLIC, methods=["POST"], strict="auth")
-@api_view
-def login(request: HttpRequest):
-    data = form_data_or_error(LoginForm(request.json))
+@operation(
+    router, "POST", "/auth/login", PUBLIC, strict="auth", url_name="auth-login",
+    response={200: SignedIn, **errors(400, 401)}, summary="Log in and receive a token (also sets the token cookie)",
+)  # fmt: skip
+def login(request: HttpRequest, response: HttpResponse, payload: Credentials):
+    data = form_data_or_error(LoginForm(payload.dict()))
     user = login_attempt(request, email=data["email"], password=data["password"])
-    return _signed_in(user, status=200)
+    return _signed_in(response, user, status=200)
 
 
-@policy(USER, methods=["POST"], strict="auth")
-@api_view
-def logout(request: HttpRequest):
+@operation(
+    router, "POST", "/auth/logout", USER, strict="auth", url_name="auth-logout",
+    response={200: Message, **errors(401)}, summary="Revoke the token and clear the cookie",
+)  # fmt: skip
+def logout(request: HttpRequest, response: HttpResponse):
     token_revoke(claims=request.auth)
-    audit_record(action=AuditAction.LOGOUT, status="SUCCESS", user_id=str(request.user.pk))
-    response = json_success({"message": "Logged out"})
+    audit_append(None, action=AuditAction.LOGOUT, status="SUCCESS", user_id=str(request.user.pk))
     token_cookie_clear(response)
-    return response
+    return ok(message="Logged out")
 
 
-@policy(USER, methods=["GET", "POST"])
-@api_view
-def accounts(request: HttpRequest):
-    if request.method == "POST":
-        account = account_create(user=request.user)
-        return json_success({"account": account_json(account)}, status=201)
-    return json_success({"accounts": [account_json(a) for a in accounts_for_user(user=request.user)]})
+@operation(router, "GET", "/accounts", USER, url_name="accounts", response={200: AccountList, **errors(401)})
+def accounts_list(request: HttpRequest):
+    """Your accounts."""
+    return ok(accounts=[account_json(a) for a in accounts_for_user(user=request.user)])
 
 
-@policy(USER, methods=["GET"])
-@api_view
-def balance(request: HttpRequest, account_id: str):
+@operation(
+    router, "POST", "/accounts", USER, url_name="accounts", response={201: AccountAnswer, **errors(401, 409)},
+    summary="Open your account (one per person)",
+)  # fmt: skip
+def accounts_create(request: HttpRequest):
+    return Status(201, ok(account=account_json(account_create(user=request.user))))
+
+
+@operation(
+    router, "GET", "/accounts/balance/{str:account_id}", USER, url_name="account-balance",
+    response={200: Balance, **errors(401, 404)}, summary="Balance of one of your accounts (anything else is 404)",
+)  # fmt: skip
+def balance(request: HttpRequest, account_id: AccountPath):
     account = account_get_owned(user=request.user, account_id=account_id)
-    return json_success(
-        {"accountId": str(account.pk), "balance": rupees(account.balance), "currency": account.currency}
-    )
+    return ok(accountId=str(account.pk), balance=rupees(account.balance), currency=account.currency)
 
 
-def _set_status(request: HttpRequest, account_id: str, new_status: str, message: str):
+def _set_status(request: HttpRequest, account_id: str, new_status: str, message: str) -> dict:
+    # Freezing also ends the owner's sessions and tokens (in the service).
     account = account_set_status(account=account_get(account_id=account_id), actor=request.user, new_status=new_status)
-    if account.status == AccountStatus.FROZEN:
-        # The owner's live sessions and tokens end now (their next request answers 401).
-        user_sign_out_everywhere(user=account.user, reason="account_frozen")
-    return json_success({"message": message, "account": account_json(account)})
+    return ok(message=message, account=account_json(account))
 
 
-@policy(ADMIN, methods=["PATCH"], strict="admin")
-@api_view
-def admin_freeze(request: HttpRequest, account_id: str):
+STATUS_ANSWERS = {200: AccountStatusAnswer, **errors(400, 401, 403, 404, 422)}
+
+
+@operation(
+    router, "PATCH", "/admin/freeze/{str:account_id}", ADMIN, strict="admin", url_name="admin-freeze",
+    response=STATUS_ANSWERS, summary="Freeze an account (422: already frozen, closed, or the system account)",
+)  # fmt: skip
+def admin_freeze(request: HttpRequest, account_id: AccountPath):
     return _set_status(request, account_id, AccountStatus.FROZEN, "Account frozen")
 
 
-@policy(ADMIN, methods=["PATCH"], strict="admin")
-@api_view
-def admin_unfreeze(request: HttpRequest, account_id: str):
+@operation(
+    router, "PATCH", "/admin/unfreeze/{str:account_id}", ADMIN, strict="admin", url_name="admin-unfreeze",
+    response=STATUS_ANSWERS, summary="Unfreeze a frozen account (422: not frozen, closed, or the system account)",
+)  # fmt: skip
+def admin_unfreeze(request: HttpRequest, account_id: AccountPath):
     return _set_status(request, account_id, AccountStatus.ACTIVE, "Account unfrozen")

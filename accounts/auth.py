@@ -38,12 +38,12 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import BlacklistedToken, User
+from accounts.ratelimits import Limit, PasswordChecksBusy, client_ip, limit_reset, limits_state, password_check_slot
 from accounts.selectors import user_for_token
 from aegis.errors import NotAuthenticated, RateLimited
 from aegis.observability import rate_limited
-from aegis.ratelimits import Limit, PasswordChecksBusy, client_ip, limit_reset, limits_state, password_check_slot
 from ledger.models import AuditAction
-from ledger.services import audit_record
+from ledger.services import audit_append
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "epoch"]
 REAUTH_SESSION_KEY = "aegis_reauth_at"
@@ -201,7 +201,8 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
     ip = client_ip(request)
 
     def refused(reason: str, **details) -> None:
-        audit_record(
+        audit_append(
+            None,  # the entry is the whole write: no transaction to join
             action=AuditAction.LOGIN_FAILED,
             status="FAILURE",
             details={"email": email, "ip": ip, "reason": reason, **details},
@@ -222,7 +223,7 @@ def login_attempt(request: HttpRequest, *, email: str, password: str) -> User:
         login_failure_record(request, email=email)
         raise InvalidCredentials()
     login_failures_forget(request, email=email)
-    audit_record(action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
+    audit_append(None, action=AuditAction.LOGIN_SUCCESS, status="SUCCESS", user_id=str(user.pk), details={"ip": ip})
     return user
 
 
@@ -243,7 +244,8 @@ def reauth_confirm(request: HttpRequest, *, password: str) -> None:
         login_failures_check(request, email=user.email)
         right = bool(password) and user.check_password(password)
     if not right:
-        audit_record(
+        audit_append(
+            None,  # the entry is the whole write: no transaction to join
             action=AuditAction.LOGIN_FAILED,
             status="FAILURE",
             user_id=str(user.pk),

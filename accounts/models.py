@@ -130,7 +130,7 @@ class BlacklistedToken(models.Model):
 
 
 class RateLimitCounter(models.Model):
-    """Every rate-limit counter of one client key (`aegis.ratelimits`), declared so Django manages it.
+    """Every rate-limit counter of one client key (`accounts.ratelimits`), declared so Django manages it.
 
     Written and read with pymongo only (one atomic findAndModify per request); this model exists
     so `migrate` creates the collection and its TTL index on `expires_at`, and `flush` (run

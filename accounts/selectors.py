@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.db.models import QuerySet
 
 from accounts.models import Account, BlacklistedToken, User
 from aegis.errors import NotFound
 from aegis.ids import parse_object_id
+from aegis.mongo import collection
 
 
 def user_for_token(*, user_id, jti: str) -> User | None:
@@ -68,3 +71,21 @@ def accounts_for_user(*, user: User) -> QuerySet[Account]:
 def account_for_user(*, user: User) -> Account | None:
     """The user's one account, if they have opened it."""
     return accounts_for_user(user=user).first()
+
+
+# Before any row of the bank can exist: the bootstrap, with a generous margin (hosts' clocks,
+# users made just before `bootstrap`); it only costs a few empty probes on a listing's last page.
+BANK_FLOOR_MARGIN = timedelta(days=366)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no system user yet (bank not bootstrapped)
+
+
+def bank_floor() -> datetime:
+    """An instant before which the bank holds no transfer and no person: its bootstrap, with margin.
+
+    The system user is made by `bootstrap` before any money can move; one index entry finds it.
+    The margin is generous because it costs only a few empty probes on a listing's last page.
+    """
+    system = collection(User).find_one({"is_system": True}, {"date_joined": 1})  # users_listing
+    if system is None or system.get("date_joined") is None:
+        return EARLIEST
+    return max(EARLIEST, system["date_joined"] - BANK_FLOOR_MARGIN)  # aware: the client is tz_aware

@@ -5,20 +5,30 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
+from django_mongodb_backend.transaction import atomic
+from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from accounts.models import Account, AccountStatus, Role, User
+from accounts.ratelimits import password_check_slot
 from aegis.errors import BusinessRuleViolation, Conflict, ValidationFailed
-from aegis.ratelimits import password_check_slot
+from aegis.mongo import collection, run_transaction
+from aegis.observability import current_request_id
+from events.services import outbox_append
 from ledger.models import AuditAction
-from ledger.services import audit_record
+from ledger.services import audit_append
+
+# A user's own writes (sign-out everywhere, a password change) touch one or two documents.
+USER_WRITE_DEADLINE_SECONDS = 10.0
 
 
 class AccountExists(Conflict):
@@ -26,15 +36,30 @@ class AccountExists(Conflict):
     message = "You already have an account."
 
 
+@contextmanager
+def _orm_transaction(conflict: Exception):
+    """The ORM's writes in one transaction, with the audit entry written through the session this
+    yields. A unique key another writer holds (committed, or still committing: a write conflict)
+    lost us a race: `conflict` is raised."""
+    try:
+        with atomic():
+            yield connections["default"].session
+    except IntegrityError as exc:
+        raise conflict from exc
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if not (isinstance(cause, OperationFailure) and cause.has_error_label("TransientTransactionError")):
+            raise
+        raise conflict from exc
+
+
 def user_create(*, email: str, password: str, name: str = "", role: str = Role.USER) -> User:
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email=email).exists():
         raise Conflict("An account with this email already exists.")
-    try:
+    with _orm_transaction(Conflict("An account with this email already exists.")) as session:
         user = User.objects.create_user(email, password, name=name, role=role)
-    except IntegrityError as exc:  # lost a race with a concurrent registration
-        raise Conflict("An account with this email already exists.") from exc
-    audit_record(action=AuditAction.USER_REGISTERED, status="SUCCESS", user_id=str(user.pk))
+        audit_append(session, action=AuditAction.USER_REGISTERED, status="SUCCESS", user_id=str(user.pk))
     return user
 
 
@@ -50,18 +75,34 @@ def user_register(*, email: str, password: str, name: str) -> User:
     return user_create(email=email, password=password, name=name)
 
 
+def _sign_out_everywhere(session, user: User, reason: str, now=None) -> None:
+    # One atomic `$inc`, so concurrent calls never lose a bump; its audit entry in the same transaction.
+    bumped = collection(User).find_one_and_update(
+        {"_id": user.pk},
+        {"$inc": {"auth_epoch": 1}},
+        projection={"auth_epoch": 1},
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    user.auth_epoch = bumped["auth_epoch"]
+    audit_append(
+        session,
+        action=AuditAction.SIGNED_OUT_EVERYWHERE,
+        status="SUCCESS",
+        user_id=str(user.pk),
+        details={"reason": reason},
+        now=now,
+    )
+
+
 def user_sign_out_everywhere(*, user: User, reason: str) -> User:
     """End every session and API token of `user` on its next request (bumps `auth_epoch`).
 
-    One atomic `$inc`, so concurrent calls never lose a bump. Sessions die because the session
-    auth hash includes the epoch (accounts.models.User), tokens because they carry it.
+    Sessions die because the session auth hash includes the epoch (accounts.models.User),
+    tokens because they carry it.
     """
-    from django.db.models import F
-
-    User.objects.filter(pk=user.pk).update(auth_epoch=F("auth_epoch") + 1)
-    user.refresh_from_db(fields=["auth_epoch"])
-    audit_record(
-        action=AuditAction.SIGNED_OUT_EVERYWHERE, status="SUCCESS", user_id=str(user.pk), details={"reason": reason}
+    run_transaction(
+        lambda session: _sign_out_everywhere(session, user, reason), deadline_seconds=USER_WRITE_DEADLINE_SECONDS
     )
     return user
 
@@ -86,25 +127,29 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     if user.check_password(new_password):
         raise ValidationFailed("Choose a password different from the current one.", field="new_password")
     user.set_password(new_password)
-    user.save(update_fields=["password"])
-    audit_record(action=AuditAction.PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
-    return user_sign_out_everywhere(user=user, reason="password_changed")
+
+    def write(session) -> None:
+        collection(User).update_one({"_id": user.pk}, {"$set": {"password": user.password}}, session=session)
+        audit_append(session, action=AuditAction.PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
+        _sign_out_everywhere(session, user, "password_changed")
+
+    run_transaction(write, deadline_seconds=USER_WRITE_DEADLINE_SECONDS)
+    return user
 
 
 def account_create(*, user: User, currency: str = "INR") -> Account:
     """One account per user: the unique index on `user` decides a race, never a check alone."""
     if Account.objects.filter(user=user).exists():
         raise AccountExists()
-    try:
+    with _orm_transaction(AccountExists()) as session:
         account = Account.objects.create(user=user, currency=currency)
-    except IntegrityError as exc:
-        raise AccountExists() from exc
-    audit_record(
-        action=AuditAction.ACCOUNT_CREATED,
-        status="SUCCESS",
-        user_id=str(user.pk),
-        details={"account": str(account.pk)},
-    )
+        audit_append(
+            session,
+            action=AuditAction.ACCOUNT_CREATED,
+            status="SUCCESS",
+            user_id=str(user.pk),
+            details={"account": str(account.pk)},
+        )
     return account
 
 
@@ -200,15 +245,9 @@ def account_set_status(*, account: Account, actor: User, new_status: str, reques
     """Freeze or unfreeze, following the seed's state machine.
 
     The status change, its audit entry (with the actor) and an `account.frozen` /
-    `account.unfrozen` outbox event commit in one transaction, or none of them do.
+    `account.unfrozen` outbox event commit in one transaction, or none of them do; a freeze ends
+    the owner's sessions and tokens in that same transaction.
     """
-    from aegis.mongo import collection, run_transaction
-    from aegis.observability import current_request_id
-    from ledger.models import AuditLog
-    from ledger.services import audit_document
-    from notifications.outbox import outbox_event_document
-    from transfers.models import OutboxEvent
-
     if new_status == AccountStatus.FROZEN:
         allowed_from, action, event_type = AccountStatus.ACTIVE, AuditAction.ACCOUNT_FROZEN, "account.frozen"
         refusal = {
@@ -237,19 +276,26 @@ def account_set_status(*, account: Account, actor: User, new_status: str, reques
         )
         if result.modified_count != 1:
             return False  # nothing written: the transaction is committed empty
-        details = {"account": str(account.pk), "by": str(actor.pk)}
-        collection(AuditLog).insert_one(
-            audit_document(action=action, status="SUCCESS", user_id=str(account.user_id), actor_id=str(actor.pk),
-                           details=details,
-                           request_id=request_id, now=now),
-            session=session,
+        audit_append(
+            session,
+            action=action,
+            status="SUCCESS",
+            user_id=str(account.user_id),
+            actor_id=str(actor.pk),
+            details={"account": str(account.pk), "by": str(actor.pk)},
+            request_id=request_id,
+            now=now,
         )
-        payload = {"accountId": str(account.pk), "userId": str(account.user_id), "status": new_status,
-                   "by": str(actor.pk), "requestId": request_id}
-        collection(OutboxEvent).insert_one(
-            outbox_event_document(event_type=event_type, aggregate_id=str(account.pk), payload=payload, now=now),
-            session=session,
-        )
+        payload = {
+            "accountId": str(account.pk),
+            "userId": str(account.user_id),
+            "status": new_status,
+            "by": str(actor.pk),
+            "requestId": request_id,
+        }
+        outbox_append(session, event_type=event_type, aggregate_id=account.pk, payload=payload, now=now)
+        if new_status == AccountStatus.FROZEN:  # a frozen account's owner is signed out everywhere
+            _sign_out_everywhere(session, account.user, "account_frozen", now=now)
         return True
 
     changed = run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)

@@ -6,18 +6,18 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.auth import InvalidCredentials, login_attempt, login_failure_record, login_failures_check
 from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm
+from accounts.policy import PUBLIC, USER, policy
 from accounts.selectors import account_for_user
 from accounts.services import AccountExists, WrongPassword, account_create, user_password_change, user_register
-from adminpanel.charts import line_chart
+from accounts.session_end import SESSION_ENDED, session_end_notice, session_end_record, session_touch
+from aegis.charts import line_chart
 from aegis.errors import Conflict, ValidationFailed
-from aegis.policy import PUBLIC, USER, policy
+from aegis.pages import render_page
 from aegis.security import session_mark_signed_in
-from aegis.session_end import SESSION_ENDED, session_end_notice, session_end_record, session_touch
 from ledger.selectors import balance_series, recent_entries
 
 
@@ -46,7 +46,7 @@ def login_page(request: HttpRequest):
         else:
             _sign_in(request, user)
             return redirect(_next_url(request, user))
-    # Why the last session of this browser ended, once (aegis.session_end); only on arrival.
+    # Why the last session of this browser ended, once (accounts.session_end); only on arrival.
     ended = session_end_notice(request.session) if request.method == "GET" else None
     context = {"form": form, "next": request.GET.get("next", ""), "session_ended": ended}
     return render(request, "accounts/login_form.html", context)
@@ -114,18 +114,13 @@ def dashboard(request: HttpRequest):
     """The virtual card (polled by HTMX for a live balance), a balance chart and recent activity."""
     account = account_for_user(user=request.user)
     context: dict = {"account": account}
-    if request.htmx:  # the card's periodic refresh; no account (yet): the card is the offer to open one
-        partial = "account-card" if account is not None else "open-account"
-        response = render(request, f"accounts/dashboard.html#{partial}", context)
-    else:
-        if account is not None:
-            # Both are seq ranges below the account's ledger_seq: a page of reads at any history size.
-            series = balance_series(account=account, points=60)
-            context["chart"] = line_chart([0] + [balance for _, balance in series])
-            context["recent"] = recent_entries(account=account, limit=6)
-        response = render(request, "accounts/dashboard.html", context)
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    if not request.htmx and account is not None:  # htmx: the card's refresh (no account: the offer to open one)
+        # Both are seq ranges below the account's ledger_seq: a page of reads at any history size.
+        series = balance_series(account=account, points=60)
+        context["chart"] = line_chart([0] + [balance for _, balance in series])
+        context["recent"] = recent_entries(account=account, limit=6)
+    partial = "account-card" if account is not None else "open-account"
+    return render_page(request, "accounts/dashboard.html", partial, context)
 
 
 @policy(USER, methods=["POST"])

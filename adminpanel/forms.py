@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from accounts.models import AccountStatus
+from aegis.ids import parse_object_id
 from ledger.selectors import page_number
 from transfers.models import TransactionStatus
 
@@ -59,9 +60,8 @@ class TransactionFilterForm(forms.Form):
         )
 
     def clean_account(self):
-        from aegis.ids import parse_object_id
-
         value = self.cleaned_data["account"]
-        if value and parse_object_id(value) is None:
+        oid = parse_object_id(value)
+        if value and oid is None:
             raise forms.ValidationError("Enter a 24-character account ID.")
-        return parse_object_id(value)
+        return oid

@@ -1,8 +1,6 @@
-"""Reads for the pages (customer history, staff users and transaction details) and the shapes
-the templates show.
+"""Reads for the staff console: people (listing, email search), the system user, parked events.
 
-Templates cannot read Mongo's `_id`, so raw transaction documents are turned into plain dicts
-by `transaction_row`. Money stays integer paise; the `inr` filter formats it.
+Transactions' reads and their page shape (`transaction_row`) live in transfers.selectors.
 """
 
 from __future__ import annotations
@@ -14,47 +12,11 @@ from bson import ObjectId
 from django.core import signing
 
 from accounts.models import Account, User
+from accounts.selectors import bank_floor
 from aegis import keyset
 from aegis.errors import NotFound
-from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
-from transfers.models import MAX_USER_RETRIES, Transaction, TransactionStatus
-from transfers.selectors import bank_floor
-
-_INTERNAL = {"fingerprint": 0, "attempt_id": 0}
-
-
-def transaction_row(doc: dict, *, viewer_account_id: ObjectId | None = None) -> dict:
-    """A transaction document as the pages show it (no claim internals)."""
-    retry_count = int(doc.get("retry_count", 0))
-    status = doc.get("status", "")
-    row = {
-        "id": str(doc["_id"]),
-        "from_account": str(doc.get("from_account_id", "")),
-        "to_account": str(doc.get("to_account_id", "")),
-        "amount": int(doc.get("amount", 0)),
-        "currency": doc.get("currency", "INR"),
-        "note": doc.get("note", ""),
-        "kind": doc.get("kind", ""),
-        "status": status,
-        "retry_count": retry_count,
-        "max_retries": MAX_USER_RETRIES,
-        "failure_reason": doc.get("failure_reason", ""),
-        # Staff only (templates for customers never show these): the real reason behind a
-        # refusal the sender saw as "cannot receive payments", and who asked for a funding.
-        "failure_detail": doc.get("failure_detail", ""),
-        "requested_by": doc.get("requested_by", ""),
-        "idempotency_key": doc.get("idempotency_key", ""),
-        "created_at": doc.get("created_at"),
-        "updated_at": doc.get("updated_at"),
-        "completed_at": doc.get("completed_at"),
-        "can_retry": status == TransactionStatus.FAILED and retry_count < MAX_USER_RETRIES,
-        "retries_exhausted": status == TransactionStatus.FAILED and retry_count >= MAX_USER_RETRIES,
-    }
-    if viewer_account_id is not None:
-        row["direction"] = "OUT" if doc.get("from_account_id") == viewer_account_id else "IN"
-    return row
 
 
 def parked_event_row(doc: dict) -> dict:
@@ -68,15 +30,6 @@ def parked_event_row(doc: dict) -> dict:
         "parked_at": doc.get("parked_at"),
         "created_at": doc.get("created_at"),
     }
-
-
-def transaction_get(*, transaction_id) -> dict:
-    """Any transaction by id (staff use); NotFound for a malformed or unknown id."""
-    oid = parse_object_id(transaction_id)
-    doc = collection(Transaction).find_one({"_id": oid}, _INTERNAL) if oid else None
-    if doc is None:
-        raise NotFound(thing="Transaction")
-    return transaction_row(doc)
 
 
 @dataclass
@@ -126,16 +79,7 @@ def users_page(*, query: str = "", cursor: str | None = None, page=1, limit=20) 
     users = {u.pk: u for u in User.objects.filter(pk__in=ids)}
     accounts = {a.user_id: a for a in Account.objects.filter(user_id__in=ids)}
     rows = [UserRow(user=users[i], account=accounts.get(i)) for i in ids if i in users]
-    return {
-        "rows": rows,
-        "page": page,
-        "limit": limit,
-        "total": None,
-        "hasNextPage": result["older"] is not None,
-        "nextCursor": result["older"],
-        "newer": result["newer"],
-        "older": result["older"],
-    }
+    return keyset.listing_page(rows, newer=result["newer"], older=result["older"], page=page, limit=limit)
 
 
 def _search_scope(prefix: str) -> str:
@@ -190,10 +134,6 @@ def _email_prefix_page(prefix: str, token: str | None, page: int, limit: int) ->
     }
 
 
-def user_row_for_account(*, account: Account) -> UserRow:
-    return UserRow(user=account.user, account=account)
-
-
 def system_user() -> User:
     user = User.objects.filter(is_system=True).first()
     if user is None:
@@ -202,5 +142,4 @@ def system_user() -> User:
 
 
 def system_account_id() -> ObjectId | None:
-    account = Account.objects.filter(user__is_system=True).values_list("pk", flat=True).first()
-    return account
+    return Account.objects.filter(user__is_system=True).values_list("pk", flat=True).first()

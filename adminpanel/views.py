@@ -9,7 +9,7 @@ form post.
 Freeze/unfreeze and funding need a recent password ("sudo mode", accounts.auth.reauth_*): the
 confirmation page and the funding form ask for it when the last one is older than
 AEGIS_REAUTH_SECONDS; within that window the users list freezes and unfreezes in place and the
-form funds without asking. A freeze also signs the owner out everywhere.
+form funds without asking. A freeze also signs the owner out everywhere (accounts.services).
 """
 
 from __future__ import annotations
@@ -23,44 +23,32 @@ from django.urls import reverse
 
 from accounts.auth import InvalidCredentials, reauth_confirm, reauth_is_fresh
 from accounts.models import AccountStatus
-from accounts.selectors import account_get
-from accounts.services import account_set_status, user_sign_out_everywhere
-from adminpanel.charts import bar_chart
+from accounts.policy import ADMIN, policy
+from accounts.selectors import account_get, bank_floor
+from accounts.services import account_set_status
 from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
-from adminpanel.selectors import (
-    parked_event_row,
-    system_account_id,
-    system_user,
+from adminpanel.selectors import UserRow, parked_event_row, system_account_id, system_user, users_page
+from aegis.charts import bar_chart
+from aegis.errors import AegisError
+from aegis.keyset import InvalidCursor, decode_cursor, encode_cursor, listing_page
+from aegis.pages import STALE_CURSOR, keyset_read, render_page
+from events.selectors import outbox_parked, outbox_stats
+from events.services import outbox_requeue
+from transfers.forms import MoneyForm, new_idempotency_key
+from transfers.pages import announce, run_transfer
+from transfers.selectors import (
+    transaction_for_key,
     transaction_get,
     transaction_row,
-    user_row_for_account,
-    users_page,
+    transaction_stats,
+    transactions_list,
 )
-from aegis.errors import AegisError
-from aegis.keyset import MAX_WALKED_PAGE, InvalidCursor, decode_cursor, encode_cursor
-from aegis.policy import ADMIN, policy
-from notifications.outbox import outbox_parked, outbox_requeue, outbox_stats
-from transfers.forms import MoneyForm, new_idempotency_key
-from transfers.selectors import transaction_for_key, transaction_stats, transactions_list
 from transfers.services import system_fund
-from transfers.views import render_page, run_transfer
 
 
 @policy(ADMIN, methods=["GET"])
 def staff_index(request: HttpRequest):
     return redirect("adminpanel:users")
-
-
-STALE_CURSOR = "That page link is no longer valid (or was made for other filters): showing the first page."
-
-
-def _keyset_read(read, *, cursor: str, page: int):
-    """A listing page from `cursor` or `?page=N` (clamped to the walkable depth); a bad cursor
-    shows the first page with a notice instead of failing."""
-    try:
-        return read(cursor=cursor or None, page=min(page, MAX_WALKED_PAGE)), ""
-    except InvalidCursor:
-        return read(cursor=None, page=1), STALE_CURSOR
 
 
 @policy(ADMIN, methods=["GET"])
@@ -69,7 +57,7 @@ def user_list(request: HttpRequest):
     form.is_valid()
     data = form.cleaned_data
     query = data.get("q") or ""
-    page, notice = _keyset_read(
+    page, notice = keyset_read(
         lambda **at: users_page(query=query, **at), cursor=data.get("cursor") or "", page=data.get("page") or 1
     )
     context = {
@@ -129,13 +117,10 @@ def account_status(request: HttpRequest, account_id: str):
         except AegisError as err:
             messages.error(request, err.message)
         else:
-            if account.status == AccountStatus.FROZEN:
-                # The owner's live sessions and tokens end now, not when they next log in.
-                user_sign_out_everywhere(user=account.user, reason="account_frozen")
             verb = "frozen" if account.status == AccountStatus.FROZEN else "unfrozen"
             messages.success(request, f"Account of {account.user.email} {verb}.")
     if request.htmx:
-        context = {"row": user_row_for_account(account=account), "reauth_fresh": reauth_is_fresh(request)}
+        context = {"row": UserRow(user=account.user, account=account), "reauth_fresh": reauth_is_fresh(request)}
         return render_page(request, "adminpanel/user_list.html", "user-row", context)
     return redirect("adminpanel:users")
 
@@ -148,12 +133,12 @@ def transaction_list(request: HttpRequest):
     notice = ""
     if valid:
         filters = {"status": data.get("status") or None, "account_id": data.get("account")}
-        result, notice = _keyset_read(
+        result, notice = keyset_read(
             lambda **at: transactions_list(**filters, **at), cursor=data.get("cursor") or "", page=data.get("page") or 1
         )
         result["rows"] = [transaction_row(doc) for doc in result["rows"]]
     else:
-        result = {"rows": [], "page": 1, "newer": None, "older": None, "hasNextPage": False}
+        result = listing_page([])
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("cursor", None)
@@ -196,16 +181,13 @@ def fund_account(request: HttpRequest):
     template = "adminpanel/fund_form.html"
     context = {"txn": None, "system_ready": system_account is not None, "reauth_fresh": reauth_is_fresh(request)}
     if request.method == "GET":
-        key = request.GET.get("key", "")[:100]
-        txn = (
-            transaction_for_key(from_account_id=system_account, idempotency_key=key) if key and system_account else None
-        )
+        key = request.GET.get("key", "")[:100] if system_account else ""
+        txn = transaction_for_key(from_account_id=system_account, idempotency_key=key) if key else None
+        context["txn"] = transaction_row(txn) if txn else None
         initial = {"idempotency_key": new_idempotency_key(), "to_account": request.GET.get("account", "")[:24]}
-        if txn:
-            context["txn"] = transaction_row(txn)
         return render_page(request, template, "fund-panel", context | {"form": MoneyForm(initial=initial)})
 
-    form = MoneyForm(request.POST, from_account_id=system_account)
+    form = MoneyForm(request.POST)
     if not form.is_valid() or system_account is None:
         if system_account is None:
             form.add_error(None, "The system account does not exist; run `manage.py bootstrap`.")
@@ -214,9 +196,8 @@ def fund_account(request: HttpRequest):
     if problem:
         return render_page(request, template, "fund-panel", context | {"form": form, "reauth_error": problem})
     context["reauth_fresh"] = True
-    data = form.cleaned_data
     txn, outcome = run_transfer(
-        lambda: system_fund(
+        lambda data: system_fund(
             actor=system_user(),
             requested_by=request.user,
             to_account_id=data["to_account"],
@@ -225,16 +206,13 @@ def fund_account(request: HttpRequest):
             note=data["note"],
         ),
         form=form,
-        lookup=lambda: transaction_for_key(from_account_id=system_account, idempotency_key=data["idempotency_key"]),
+        from_account_id=system_account,
     )
     if txn is None:
         if outcome:
             form.add_error(None, outcome)
         return render_page(request, template, "fund-panel", context | {"form": form})
-    if txn["status"] == "COMPLETED":
-        messages.success(request, "Account funded.")
-    else:
-        messages.error(request, f"Funding failed: {txn.get('failure_reason') or outcome}")
+    announce(request, txn, outcome, done="Account funded.", failed="Funding failed")
     if not request.htmx:
         return redirect(f"{reverse('adminpanel:fund')}?key={txn['idempotency_key']}")
     # A finished funding: the next one is a new intent with a new key; the result stays visible.
@@ -255,15 +233,17 @@ def event_list(request: HttpRequest):
         cursor = decode_cursor(request.GET.get("cursor"), listing=EVENTS_LISTING)
     except InvalidCursor:
         cursor, notice = None, STALE_CURSOR
-    parked = outbox_parked(limit=PARKED_SHOWN, cursor=cursor)
+    parked = outbox_parked(floor=bank_floor(), limit=PARKED_SHOWN, cursor=cursor)
 
     def token(c):
         return encode_cursor(c, listing=EVENTS_LISTING) if c else None
 
+    rows = [parked_event_row(doc) for doc in parked.rows]
+    page = listing_page(rows, newer=token(parked.newer), older=token(parked.older))
     context = {
         "outbox": outbox_stats(),
-        "parked": [parked_event_row(doc) for doc in parked.rows],
-        "page": {"newer": token(parked.newer), "older": token(parked.older)},
+        "parked": page["rows"],
+        "page": page,
         "shown": PARKED_SHOWN,
         "notice": notice,
     }

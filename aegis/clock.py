@@ -24,6 +24,17 @@ FORMATS = {
 }
 
 
+def aware(moment: datetime) -> datetime:
+    """`moment` as an aware datetime: naive values (from a client without `tz_aware`) are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def now_ms() -> datetime:
+    """Now in UTC, truncated to what MongoDB keeps (milliseconds), so a value we hold equals its read-back."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def bank_time(value: datetime) -> datetime:
     """The same instant on the bank's clock. BSON dates are UTC, so a naive value means UTC."""
     if value.tzinfo is None:

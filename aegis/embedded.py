@@ -1,15 +1,18 @@
 """The embedded MongoDB-compatible server (SecantusDB) that Aegis runs on by default.
 
-This is the only module that knows the embedded server by name. It starts `secantusd-py` on
-127.0.0.1 with `--sync-on-commit` (acknowledged commits survive `kill -9`), waits until it
-answers `ping`, reuses one that is already serving the same data folder, and stops it
-cleanly. When MONGODB_URI is set the app uses that deployment and nothing here runs.
+This module and the server process it runs (aegis.embedded_server) are the only ones that know
+the embedded server by name. It starts the server on 127.0.0.1, its commits synced (acknowledged
+commits survive `kill -9`), waits until it answers `ping`, reuses one that is already serving
+the same data folder, and stops it cleanly. When MONGODB_URI is set the app uses that
+deployment and nothing here runs.
 
     python -m aegis.embedded start|stop|status [--data DIR] [--port N]
 
 DIR defaults to AEGIS_DB_DIR, else `embedded/` in AEGIS_VAR_DIR (default var/ in the project);
-N to AEGIS_DB_PORT, else 27018. Settings find the server the same way (`configured_uri`), so
-every manage.py command talks to the database `make run` started.
+N to AEGIS_DB_PORT, else 27018. A transaction left open by a client that died is aborted after
+AEGIS_DB_TRANSACTION_LIFETIME_SECONDS (default 60; the tests use 5). Settings find the server
+the same way (`configured_uri`), so every manage.py command talks to the database `make run`
+started.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +32,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 DEFAULT_PORT = 27018
+DEFAULT_TRANSACTION_LIFETIME_SECONDS = 60.0
+ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE = "secantus.json"
 
 
@@ -59,12 +63,16 @@ def uri_for(port: int, host: str = "127.0.0.1") -> str:
 def default_data_dir() -> Path:
     if os.environ.get("AEGIS_DB_DIR"):
         return Path(os.environ["AEGIS_DB_DIR"]).resolve()
-    var_dir = os.environ.get("AEGIS_VAR_DIR") or Path(__file__).resolve().parent.parent / "var"
+    var_dir = os.environ.get("AEGIS_VAR_DIR") or ROOT / "var"
     return Path(var_dir).resolve() / "embedded"
 
 
 def default_port() -> int:
     return int(os.environ.get("AEGIS_DB_PORT") or DEFAULT_PORT)
+
+
+def default_transaction_lifetime() -> float:
+    return float(os.environ.get("AEGIS_DB_TRANSACTION_LIFETIME_SECONDS") or DEFAULT_TRANSACTION_LIFETIME_SECONDS)
 
 
 def configured_uri() -> str:
@@ -139,18 +147,6 @@ def stop_pid(pid: int, timeout: float = 15.0, process: subprocess.Popen | None =
         process.wait(timeout=5)
 
 
-def _executable() -> str:
-    candidate = Path(sys.executable).with_name("secantusd-py")
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("secantusd-py")
-    if not found:
-        raise EmbeddedServerError(
-            "secantusd-py is not installed: run `make install` (it installs requirements.txt)."
-        )
-    return found
-
-
 def start(
     *,
     storage: str,
@@ -159,23 +155,26 @@ def start(
     test_commands: bool = False,
     log_path: Path | None = None,
     wait_seconds: float = 30.0,
+    transaction_lifetime: float | None = None,
 ) -> EmbeddedServer:
-    """Start a server and wait until it answers ping. `storage` may be ':memory:'."""
+    """Start a server and wait until it answers ping. `storage` may be ':memory:'.
+
+    `transaction_lifetime` (seconds, default AEGIS_DB_TRANSACTION_LIFETIME_SECONDS or 60): how
+    long a transaction whose client died keeps its documents before the server aborts it."""
     port = port or free_port(host)
     if port_in_use(port, host):
         raise EmbeddedServerError(
             f"port {port} on {host} is already in use by another program: "
             f"stop it, or choose another port with AEGIS_DB_PORT."
         )
-    cmd = [_executable(), "--host", host, "--port", str(port), "--storage-path", storage]
-    cmd += ["--sync-on-commit", "--log-level", "WARNING"]
+    lifetime = transaction_lifetime or default_transaction_lifetime()
+    cmd = [sys.executable, "-m", "aegis.embedded_server", "--host", host, "--port", str(port)]
+    cmd += ["--storage-path", storage, "--transaction-lifetime", str(lifetime)]
     if test_commands:
         cmd.append("--enable-test-commands")
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
-        process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         if log_path:
             log.close()
@@ -184,9 +183,7 @@ def start(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             hint = f" (see {log_path})" if log_path else ""
-            raise EmbeddedServerError(
-                f"the embedded database exited with code {process.returncode} at start{hint}."
-            )
+            raise EmbeddedServerError(f"the embedded database exited with code {process.returncode} at start{hint}.")
         if ping(server.uri, timeout_ms=300):
             return server
         time.sleep(0.1)
@@ -204,9 +201,7 @@ def ensure_running(data_dir: Path, port: int = DEFAULT_PORT) -> EmbeddedServer:
         if pid_alive(running.pid) and ping(running.uri):
             return running
         state_path.unlink()
-    server = start(
-        storage=str(data_dir / "db"), port=port, log_path=data_dir / "secantus.log"
-    )
+    server = start(storage=str(data_dir / "db"), port=port, log_path=data_dir / "secantus.log")
     state_path.write_text(json.dumps({"host": server.host, "port": server.port, "pid": server.pid}))
     return server
 

@@ -1,4 +1,4 @@
-"""HTTP edges: JSON helpers, the API view wrapper, and the ONE mapping of AegisError to responses.
+"""HTTP edges: the ONE mapping of AegisError to responses, and the API's JSON body parser.
 
 Services raise `aegis.errors.AegisError` subclasses and never know about HTTP. This module
 turns them into:
@@ -8,21 +8,13 @@ turns them into:
 - for pages: a redirect to the login page (401) or the error page with `err.status`
   (`error_page`).
 
-API views are written like this (`aegis.policy.policy` outside `api_view`)::
-
-    @policy(USER, methods=["POST"], strict="transfer")
-    @api_view
-    def transaction_create(request):
-        payload = request.json            # a dict; {} when the body is empty
-        tx = transfer_create(...)         # may raise AegisError -> JSON error response
-        return json_success({"transaction": ...}, status=201)
+The API itself (django-ninja: operations, schemas, the error handlers) is `aegis.api`.
 """
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -33,7 +25,6 @@ from django.shortcuts import render
 
 from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, RateLimited, ValidationFailed
 
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # No API body is more than a few levels deep; a bound far below the interpreter's recursion limit
 # keeps a hostile body from reaching it in the parser or in anything that walks the result.
 MAX_JSON_DEPTH = 64
@@ -53,10 +44,6 @@ class PayloadTooLarge(AegisError):
 class UnsupportedContentType(ValidationFailed):
     code = "unsupported_content_type"
     message = "Send the request body as application/json."
-
-
-def json_success(payload: dict | None = None, *, status: int = 200) -> JsonResponse:
-    return JsonResponse({"success": True, **(payload or {})}, status=status, encoder=DjangoJSONEncoder)
 
 
 def _with_error_headers(response: HttpResponse, err: AegisError) -> HttpResponse:
@@ -82,12 +69,6 @@ def error_page(request: HttpRequest, err: AegisError) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     response = render(request, "error.html", {"error": err}, status=err.status)
     return _with_error_headers(response, err)
-
-
-def rupees(paise: int) -> int | float:
-    """Integer paise -> rupees as a JSON number (150050 -> 1500.5), computed with Decimal."""
-    value = Decimal(int(paise)) / 100
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _refuse_constant(name: str):
@@ -116,9 +97,11 @@ def _request_body(request: HttpRequest) -> bytes:
 
 
 def parse_json_body(request: HttpRequest) -> dict:
-    """The request's JSON object; {} for an empty body. Numbers with a fraction become Decimal."""
-    if request.method not in BODY_METHODS or not _request_body(request).strip():
-        return {}
+    """The request's JSON object (ninja reads a body only for operations that take one).
+
+    Numbers with a fraction become Decimal, so an amount is judged by the digits it was sent with.
+    """
+    _request_body(request)
     if request.content_type != "application/json":
         raise UnsupportedContentType()
     try:
@@ -136,26 +119,3 @@ def parse_json_body(request: HttpRequest) -> dict:
     except UnicodeEncodeError:
         raise MalformedJSON("The request body contains an escape that is not valid Unicode text.") from None
     return data
-
-
-def api_view(view):
-    """Make a function view a JSON API endpoint.
-
-    It is CSRF-exempt (API clients authenticate with a Bearer token or the SameSite=Strict token
-    cookie, never the session), marks the request as an API request (so `aegis.policy` answers
-    in JSON and authenticates by JWT), puts the parsed body on `request.json`, and turns every
-    AegisError into `error_response`.
-    """
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        request.aegis_api = True
-        try:
-            request.json = parse_json_body(request)
-            return view(request, *args, **kwargs)
-        except AegisError as err:
-            return error_response(err)
-
-    wrapper.csrf_exempt = True
-    wrapper.aegis_api = True
-    return wrapper

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from django.core import signing
 
+from aegis.clock import aware
 from aegis.errors import AegisError
 
 OLDER, NEWER = "older", "newer"
@@ -47,7 +48,7 @@ class Position:
 
     @classmethod
     def of(cls, row: dict, time_field: str = "created_at") -> Position:
-        return cls(_aware(row[time_field]), row["_id"])
+        return cls(aware(row[time_field]), row["_id"])
 
     def key(self) -> tuple:
         return (self.created_at, self.id)
@@ -60,10 +61,6 @@ class Cursor:
     direction: str
     position: Position
     window: timedelta
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def encode_cursor(cursor: Cursor, *, listing: str, scope: str = "") -> str:
@@ -143,7 +140,7 @@ def window_page(
     `time_field` names the row's instant when it is not `created_at` (users: `date_joined`).
     """
     now = now or datetime.now(UTC)
-    floor = _aware(floor)
+    floor = aware(floor)
     direction = cursor.direction if cursor else OLDER
     width = max(cursor.window if cursor else window, MIN_WINDOW)
     edge = cursor.position if cursor else None
@@ -228,7 +225,7 @@ def _span_of(rows: list[dict], limit: int, *, fallback: timedelta, time_field: s
     """The time one page of rows took here: the next page's first window."""
     if len(rows) < 2:
         return fallback
-    newest, oldest = _aware(rows[0][time_field]), _aware(rows[-1][time_field])
+    newest, oldest = aware(rows[0][time_field]), aware(rows[-1][time_field])
     span = abs(newest - oldest) * (limit + 1) / max(1, len(rows) - 1)
     return max(span, MIN_WINDOW)
 
@@ -236,7 +233,7 @@ def _span_of(rows: list[dict], limit: int, *, fallback: timedelta, time_field: s
 def first_window(*, rows_in_scope: int, since: datetime, limit: int, now: datetime | None = None) -> timedelta:
     """A first guess of the span a page takes, from a count that is exact or close (a counter)."""
     now = now or datetime.now(UTC)
-    lifetime = max(now - _aware(since), MIN_WINDOW)
+    lifetime = max(now - aware(since), MIN_WINDOW)
     if rows_in_scope <= 0:
         return lifetime
     return max(lifetime * (limit + 1) / rows_in_scope, MIN_WINDOW)
@@ -263,3 +260,17 @@ def walk_to_page(fetch, page: int) -> WindowPage:
             return WindowPage(rows=[], newer=result.newer, older=None)
         result = fetch(result.older)
     return result
+
+
+def listing_page(rows: list, *, newer: str | None = None, older: str | None = None, page: int = 1, limit=None) -> dict:
+    """A listing's answer, pages and API alike (no total: nothing counts a listing cheaply)."""
+    return {
+        "rows": rows,
+        "page": page,
+        "limit": limit,
+        "total": None,
+        "hasNextPage": older is not None,
+        "nextCursor": older,
+        "newer": newer,
+        "older": older,
+    }

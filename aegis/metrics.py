@@ -23,7 +23,6 @@ Access: administrators (`@policy(ADMIN)`), or a scraper sending
 from __future__ import annotations
 
 import hmac
-import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -32,22 +31,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pymongo.errors import PyMongoError
 
+from accounts.policy import ADMIN, PUBLIC, policy
+from aegis import mongo
 from aegis.errors import MethodNotAllowed
 from aegis.http import error_page
-from aegis.mongo import db_ping
 from aegis.observability import REGISTRY
-from aegis.policy import ADMIN, PUBLIC, policy
+from events.models import OutboxStatus
+from events.selectors import outbox_stats
+from transfers.rollups import transfer_counts
 
 
 class DatabaseCollector(Collector):
     """Figures that must be exact across processes, computed from MongoDB at scrape time."""
 
     def collect(self):
-        from aegis import mongo
-        from notifications.outbox import outbox_stats
-        from transfers.models import OutboxStatus
-        from transfers.rollups import transfer_counts
-
         conflicts = CounterMetricFamily(
             "aegis_transaction_conflict_retries", "Write conflicts retried inside transactions (this process)."
         )
@@ -99,12 +96,8 @@ def metrics_text() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def _scraper_token() -> str:
-    return getattr(settings, "AEGIS_METRICS_TOKEN", None) or os.environ.get("AEGIS_METRICS_TOKEN", "")
-
-
 def _is_scraper(request: HttpRequest) -> bool:
-    token = _scraper_token()
+    token = settings.AEGIS_METRICS_TOKEN or ""
     if len(token) < 16:
         return False
     sent = request.headers.get("Authorization", "")
@@ -136,18 +129,15 @@ metrics_view.aegis_policy = _admin_metrics.aegis_policy
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers, and (when AEGIS_REQUIRE_DISPATCHER is true) a dispatcher
     has written a heartbeat within AEGIS_DISPATCHER_STALE_SECONDS (30 s)."""
-    from notifications import conf
-    from notifications.outbox import outbox_stats
-
-    if not db_ping():
+    if not mongo.db_ping():
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     try:
         age = outbox_stats()["heartbeat_age"]
     except PyMongoError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    fresh = age is not None and age < conf.number("AEGIS_DISPATCHER_STALE_SECONDS")
+    fresh = age is not None and age < settings.AEGIS_DISPATCHER_STALE_SECONDS
     dispatcher = "ok" if fresh else ("stale" if age is not None else "absent")
-    required = conf.flag("AEGIS_REQUIRE_DISPATCHER")
+    required = bool(settings.AEGIS_REQUIRE_DISPATCHER)
     ready = fresh or not required
     body = {
         "status": "ok" if ready else "unavailable",

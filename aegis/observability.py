@@ -1,4 +1,4 @@
-"""Request ids, structured (JSON) logs, and the transfer outcome log line.
+"""Request ids, structured (JSON) logs, and the per-process metrics.
 
 - `RequestLogMiddleware` (first in MIDDLEWARE): gives every request an id (the client's
   `X-Request-ID` when it is a sane token, else a fresh one), returns it in the `X-Request-ID`
@@ -8,8 +8,7 @@
   query strings or cookies.
 - `JsonFormatter`: one JSON object per line; `extra={...}` fields become keys; keys that look
   like secrets are dropped.
-- `observe_transfer(kind, call)`: runs a transfer service call, logs its outcome on
-  `aegis.transfers`, and records the per-process latency histogram and outcome counter.
+- The per-process metrics (`REGISTRY`); `transfers.observability` records the transfer outcomes.
 """
 
 from __future__ import annotations
@@ -62,7 +61,6 @@ def rate_limited(group: str) -> None:
 
 
 request_logger = logging.getLogger("aegis.request")
-transfer_logger = logging.getLogger("aegis.transfers")
 
 
 def current_request_id() -> str:
@@ -76,7 +74,7 @@ def request_id_from(value: str | None) -> str:
 
 
 def _user_id(request) -> str:
-    # request.user is the token's user on API routes (aegis.policy) and the session's elsewhere.
+    # request.user is the token's user on API routes (accounts.policy) and the session's elsewhere.
     try:
         user = request.__dict__.get("user") or getattr(request, "user", None)
         return str(user.pk) if user is not None and user.is_authenticated else ""
@@ -144,60 +142,3 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
-
-
-# --- transfer outcomes ------------------------------------------------------------------------------
-
-
-def _outcome(error: Exception | None, result) -> tuple[str, dict]:
-    from aegis.errors import AegisError
-    from transfers import exceptions as exc
-
-    if error is None:
-        return ("replayed" if result.replayed else "completed"), result.transaction
-    if isinstance(error, exc.TransferFailed | exc.RetriesExhausted):
-        return "failed", error.transaction
-    if isinstance(error, exc.TransferBusy):
-        return "busy", {}
-    if isinstance(error, exc.TransferInFlight):
-        return "in_flight", {}
-    if isinstance(error, AegisError):
-        return "rejected", {}
-    return "error", {}
-
-
-def observe_transfer(kind: str, call):
-    """Run `call()` (a transfer service call) and log/measure its outcome; re-raises its errors."""
-    started = time.perf_counter()
-    error = result = None
-    try:
-        result = call()
-        return result
-    except Exception as raised:
-        error = raised
-        raise
-    finally:
-        seconds = time.perf_counter() - started
-        outcome, txn = _outcome(error, result)
-        transfer_observed(outcome=outcome, seconds=seconds)
-        fields = {
-            "event": "transfer",
-            "kind": kind,
-            "outcome": outcome,
-            "duration_ms": round(seconds * 1000, 2),
-            "request_id": current_request_id(),
-        }
-        if txn:
-            fields["kind"] = txn.get("kind") or kind
-            fields |= {
-                "transaction_id": str(txn.get("_id", "")),
-                "status": txn.get("status"),
-                "amount_paise": int(txn.get("amount", 0)),
-                "retry_count": txn.get("retry_count"),
-                "from_account": str(txn.get("from_account_id", "")),
-                "to_account": str(txn.get("to_account_id", "")),
-            }
-        if error is not None:
-            fields["code"] = getattr(error, "code", type(error).__name__)
-        level = logging.ERROR if outcome == "error" else logging.INFO
-        transfer_logger.log(level, "transfer %s", outcome, extra=fields)

@@ -1,21 +1,22 @@
 """Security at the HTTP edge: response headers, proxy trust, session lifetimes, unexpected errors.
 
 - `SecurityHeadersMiddleware` (right after the request-log middleware, before Django's
-  SecurityMiddleware) puts a Content-Security-Policy and the clickjacking/sniffing/referrer
-  headers on every response, pages, API, static files, redirects and errors alike, and drops a
-  forwarded-protocol header (SECURE_PROXY_SSL_HEADER) that did not come from a trusted proxy,
-  so a client talking to the app directly cannot claim HTTPS.
+  SecurityMiddleware) puts the clickjacking/sniffing/referrer headers on every response, pages,
+  API, static files, redirects and errors alike, and drops a forwarded-protocol header
+  (SECURE_PROXY_SSL_HEADER) that did not come from a trusted proxy, so a client talking to the
+  app directly cannot claim HTTPS. `CSPMiddleware` (django-csp's, next) adds the
+  Content-Security-Policy of settings.CONTENT_SECURITY_POLICY to the same responses.
 - `SessionTimeoutMiddleware` (after the auth and message middlewares) ends a signed-in session after
   AEGIS_SESSION_IDLE_SECONDS without activity or AEGIS_SESSION_ABSOLUTE_SECONDS after sign-in,
   whichever comes first. Background polls (htmx `every`/`load` triggers, marked by
   static/js/aegis.js with `X-Aegis-Background: 1`) do not count as activity. What the user then
-  sees (the login page saying why, HX-Redirect for htmx, the warning) is aegis.session_end.
+  sees (the login page saying why, HX-Redirect for htmx, the warning) is accounts.session_end.
 - `UnhandledErrorMiddleware` (last) logs an unexpected exception with the request id and answers
   a generic 500: JSON on /api/, the self-contained 500.html elsewhere; never a traceback.
 
 Trusted proxies: AEGIS_TRUSTED_PROXIES is a comma-separated list of IPs/CIDRs. Only a request
 whose REMOTE_ADDR is in it may set the client address (AEGIS_CLIENT_IP_HEADER, see
-aegis.ratelimits.client_ip) or the forwarded protocol.
+accounts.ratelimits.client_ip) or the forwarded protocol.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import logging
 import time
 from functools import lru_cache
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.middleware import CSPMiddleware as LibraryCSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
@@ -32,23 +36,21 @@ from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOpera
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.views.defaults import server_error
 
 logger = logging.getLogger("aegis.errors")
 # What Django itself turns into 400/403/404 (django.core.handlers.exception.response_for_exception).
 EXPECTED_EXCEPTIONS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 
-# script-src 'self' only: no inline script, no eval (htmx's allowEval is not needed: no hx-on,
-# no js: values). style-src 'self': templates carry no style attributes or <style> blocks, and
-# htmx's injected indicator styles are off (meta htmx-config includeIndicatorStyles=false).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 # Swagger UI (/api/docs) applies an inline style while it renders (measured in Chromium: one
 # violation under the strict policy), so that one page, and only it, allows inline *styles*.
 # Scripts stay 'self' there too: static/api/docs.js starts it from a file.
-CSP_RELAXED_STYLES = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-CSP_RELAXED_PATHS = ("/api/docs",)
+CSP_DIRECTIVES = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+CSP_RELAXED_DIRECTIVES = {**CSP_DIRECTIVES, "style-src": [SELF, UNSAFE_INLINE]}
+# django-csp 4.0 orders its config's directives by a set (a new order in every process); an empty
+# config with the directives as `update` keeps the order settings declare.
+CSP = build_policy(config={}, update=CSP_DIRECTIVES)
+CSP_RELAXED_STYLES = build_policy(config={}, update=CSP_RELAXED_DIRECTIVES)
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
 
@@ -86,10 +88,13 @@ def is_trusted_proxy(address: str | None) -> bool:
 
 
 # --- headers ----------------------------------------------------------------------------------
-def content_security_policy(path: str) -> str:
-    if any(path == p or path.startswith(p + "/") for p in CSP_RELAXED_PATHS):
-        return CSP_RELAXED_STYLES
-    return CSP
+class CSPMiddleware(LibraryCSPMiddleware):
+    def get_policy_parts(self, request, response, report_only=False):
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only:
+            relaxed = request.path_info == "/api/docs" or request.path_info.startswith("/api/docs/")
+            parts.config, parts.update = {}, CSP_RELAXED_DIRECTIVES if relaxed else CSP_DIRECTIVES
+        return parts
 
 
 class SecurityHeadersMiddleware:
@@ -101,7 +106,6 @@ class SecurityHeadersMiddleware:
         if proxy_ssl and proxy_ssl[0] in request.META and not is_trusted_proxy(request.META.get("REMOTE_ADDR")):
             del request.META[proxy_ssl[0]]  # a direct client cannot claim it came in over HTTPS
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(request.path_info))
         # Django's own middlewares set these on most responses; setdefault covers the rest (e.g.
         # a 429 answered before XFrameOptionsMiddleware runs).
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -146,7 +150,7 @@ class SessionTimeoutMiddleware:
             if reason:
                 session.flush()  # server-side delete + new key: the old cookie is dead
                 request.user = AnonymousUser()
-                request.aegis_session_expired = reason  # the login page says so (aegis.session_end)
+                request.aegis_session_expired = reason  # the login page says so (accounts.session_end)
             elif request.META.get(BACKGROUND_HEADER) != "1" and now - session[SESSION_SEEN] >= min(
                 SEEN_RESOLUTION_SECONDS, settings.AEGIS_SESSION_IDLE_SECONDS // 10
             ):
@@ -187,6 +191,4 @@ class UnhandledErrorMiddleware:
             if request_id:
                 body["requestId"] = request_id
             return JsonResponse(body, status=500)
-        from django.views.defaults import server_error
-
         return server_error(request)

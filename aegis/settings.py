@@ -11,30 +11,33 @@ import os
 import re
 from pathlib import Path
 
+import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from aegis import embedded, local_secrets
 
+
+class _Env(environ.Env):
+    """A value it cannot cast is refused by name: one line from manage.py, not a traceback."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{var}: {exc}") from None
+
+
+env = _Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("AEGIS_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("AEGIS_VAR_DIR", default="") or BASE_DIR / "var")
 
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # A key the environment leaves unset is generated once per install and kept in var/secrets.json
 # (mode 600), shared by every process of the install; one that it sets must be long enough.
-_SECRETS = {name: os.environ.get(name, "") for name in local_secrets.KEYS}
+# Raw: env.str would read a value starting with "$" (a key may) as a reference to another variable.
+_SECRETS = {name: env.ENVIRON.get(name, "") for name in local_secrets.KEYS}
 if not all(_SECRETS.values()):
     _stored = local_secrets.load_or_create(VAR_DIR / "secrets.json")
     _SECRETS = {name: value or _stored[name] for name, value in _SECRETS.items()}
@@ -45,32 +48,44 @@ if len(SECRET_KEY) < 50:
 if len(JWT_SECRET) < 32:
     raise ImproperlyConfigured("JWT_SECRET must be 32+ random characters (or unset: one is generated).")
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", cast=str.strip, default=["127.0.0.1", "localhost", "testserver"])
 
 # --- Transport and browser security (aegis/security.py; README "Security") --------------------
 # Proxies (comma-separated IPs/CIDRs) allowed to set the client address and the forwarded protocol.
-AEGIS_TRUSTED_PROXIES = os.environ.get("AEGIS_TRUSTED_PROXIES", "")
+AEGIS_TRUSTED_PROXIES = env.str("AEGIS_TRUSTED_PROXIES", default="")
+_TRUSTED_PROXY_LIST = env.list("AEGIS_TRUSTED_PROXIES", cast=str.strip, default=[])
 # With a TLS-terminating proxy configured the app is HTTPS-only: redirect plain HTTP, HSTS for a
 # year with subdomains and preload, Secure cookies. Without one it cannot tell HTTPS from plain
 # HTTP (the redirect would loop), so `make run` serves plain HTTP on 127.0.0.1. Each setting can
 # be overridden by its variable (e.g. when gunicorn itself terminates TLS).
-AEGIS_HTTPS_ONLY = bool(env_list("AEGIS_TRUSTED_PROXIES", ""))
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", AEGIS_HTTPS_ONLY)
+AEGIS_HTTPS_ONLY = bool(_TRUSTED_PROXY_LIST)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=AEGIS_HTTPS_ONLY)
 # Probes and scrapers on the private network may speak plain HTTP (paths without the leading /).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000" if AEGIS_HTTPS_ONLY else "0"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000 if AEGIS_HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 # Behind a TLS-terminating proxy: the header it sets (only honoured from AEGIS_TRUSTED_PROXIES;
 # aegis.security.SecurityHeadersMiddleware drops it from anyone else). Empty: not behind one.
-_PROXY_SSL_HEADER = os.environ.get("AEGIS_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO").strip()
+_PROXY_SSL_HEADER = env.str("AEGIS_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO").strip()
 SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
 # Cookies (session, CSRF, the API token) only over HTTPS.
-AEGIS_SECURE_COOKIES = env_bool("DJANGO_SECURE_COOKIES", AEGIS_HTTPS_ONLY)
+AEGIS_SECURE_COOKIES = env.bool("DJANGO_SECURE_COOKIES", default=AEGIS_HTTPS_ONLY)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# script-src 'self' only: no inline script, no eval (htmx's allowEval is not needed: no hx-on,
+# no js: values). style-src 'self': templates carry no style attributes or <style> blocks, and
+# htmx's injected indicator styles are off (meta htmx-config includeIndicatorStyles=false).
+# aegis.security.CSPMiddleware relaxes styles on /api/docs only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        **dict.fromkeys(("default-src", "script-src", "style-src", "font-src", "connect-src", "form-action"), [SELF]),
+        "img-src": [SELF, "data:"],
+        **dict.fromkeys(("object-src", "base-uri", "frame-ancestors"), [NONE]),
+    }
+}
 
 INSTALLED_APPS = [
     "aegis.mongo_apps.MongoAdminConfig",
@@ -88,19 +103,21 @@ INSTALLED_APPS = [
     "ledger",
     "transfers",
     "adminpanel",
+    "events",
     "notifications",
 ]
 
 MIDDLEWARE = [
     "aegis.observability.RequestLogMiddleware",  # first: request id + one JSON log line per request
-    # CSP and friends on every response; drops a forwarded-proto header from untrusted clients.
+    # Security headers on every response; drops a forwarded-proto header from untrusted clients.
     "aegis.security.SecurityHeadersMiddleware",
+    "aegis.security.CSPMiddleware",  # django-csp: the policy below, on every response too
     # 413 for an oversized body before anything reads it; JSON for every error under /api.
     "aegis.api_errors.EdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The global per-client limit; after WhiteNoise so static files never count.
-    "aegis.policy.GlobalRateLimitMiddleware",
+    "accounts.policy.GlobalRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,7 +125,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "aegis.security.SessionTimeoutMiddleware",  # idle and absolute session limits (tells why)
     # Why a session ended (for the login page), HX-Redirect to login for htmx, time left (aegis.js).
-    "aegis.session_end.SessionEndMiddleware",
+    "accounts.session_end.SessionEndMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "aegis.security.UnhandledErrorMiddleware",  # last: sees view exceptions first
@@ -135,8 +152,8 @@ TEMPLATES = [
 # --- Database: MongoDB through django-mongodb-backend -------------------------------------
 # MONGODB_URI unset means "the embedded server", found as `make run` finds it: the one serving
 # AEGIS_DB_DIR, else 127.0.0.1:AEGIS_DB_PORT (aegis.embedded.configured_uri).
-MONGODB_URI = os.environ.get("MONGODB_URI") or embedded.configured_uri()
-MONGODB_NAME = os.environ.get("AEGIS_DB_NAME", "aegis")
+MONGODB_URI = env.str("MONGODB_URI", default="") or embedded.configured_uri()
+MONGODB_NAME = env.str("AEGIS_DB_NAME", default="aegis")
 DATABASES = {
     "default": {
         # django-mongodb-backend, reading the aware datetimes tz_aware below makes the driver return.
@@ -145,7 +162,7 @@ DATABASES = {
         "NAME": MONGODB_NAME,
         "OPTIONS": {
             # Fail fast with a clear message instead of hanging for pymongo's default 30 s.
-            "serverSelectionTimeoutMS": int(os.environ.get("AEGIS_DB_TIMEOUT_MS", "5000")),
+            "serverSelectionTimeoutMS": env.int("AEGIS_DB_TIMEOUT_MS", default=5000),
             "retryWrites": True,
             # One clock: pymongo and the ORM both hand back aware UTC datetimes (pages show IST).
             "tz_aware": True,
@@ -183,12 +200,12 @@ CSRF_COOKIE_SECURE = AEGIS_SECURE_COOKIES
 CSRF_COOKIE_HTTPONLY = True
 # A signed-in session ends after 15 idle minutes or 12 hours, whichever comes first
 # (aegis.security.SessionTimeoutMiddleware), and with the browser.
-AEGIS_SESSION_IDLE_SECONDS = int(os.environ.get("AEGIS_SESSION_IDLE_SECONDS", str(15 * 60)))
-AEGIS_SESSION_ABSOLUTE_SECONDS = int(os.environ.get("AEGIS_SESSION_ABSOLUTE_SECONDS", str(12 * 60 * 60)))
+AEGIS_SESSION_IDLE_SECONDS = env.int("AEGIS_SESSION_IDLE_SECONDS", default=15 * 60)
+AEGIS_SESSION_ABSOLUTE_SECONDS = env.int("AEGIS_SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
 SESSION_COOKIE_AGE = AEGIS_SESSION_ABSOLUTE_SECONDS
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Sensitive staff actions (freeze/unfreeze) need the password again if the last entry is older.
-AEGIS_REAUTH_SECONDS = int(os.environ.get("AEGIS_REAUTH_SECONDS", "300"))
+AEGIS_REAUTH_SECONDS = env.int("AEGIS_REAUTH_SECONDS", default=300)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:dashboard"
 
@@ -201,42 +218,64 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # `make run` collects into STATIC_ROOT and WhiteNoise serves from there (compressed copies made by
 # collectstatic); with DEBUG on it also finds files in STATICFILES_DIRS and the apps directly.
-STATIC_ROOT = Path(os.environ.get("AEGIS_STATIC_ROOT") or BASE_DIR / "staticfiles")
+STATIC_ROOT = Path(env.str("AEGIS_STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 # --- Aegis ----------------------------------------------------------------------------------
-AEGIS_SYSTEM_EMAIL = os.environ.get("AEGIS_SYSTEM_EMAIL", "")
-AEGIS_SYSTEM_PASSWORD = os.environ.get("AEGIS_SYSTEM_PASSWORD", "")
-AEGIS_ADMIN_EMAIL = os.environ.get("AEGIS_ADMIN_EMAIL", "")
-AEGIS_ADMIN_PASSWORD = os.environ.get("AEGIS_ADMIN_PASSWORD", "")
+AEGIS_SYSTEM_EMAIL = env.str("AEGIS_SYSTEM_EMAIL", default="")
+AEGIS_SYSTEM_PASSWORD = env.ENVIRON.get("AEGIS_SYSTEM_PASSWORD", "")  # raw, like the keys above
+AEGIS_ADMIN_EMAIL = env.str("AEGIS_ADMIN_EMAIL", default="")
+AEGIS_ADMIN_PASSWORD = env.ENVIRON.get("AEGIS_ADMIN_PASSWORD", "")
 # How long a PROCESSING transfer may hold its claim before recovery may settle it.
-AEGIS_TRANSFER_LEASE_SECONDS = int(os.environ.get("AEGIS_TRANSFER_LEASE_SECONDS", "30"))
+AEGIS_TRANSFER_LEASE_SECONDS = env.int("AEGIS_TRANSFER_LEASE_SECONDS", default=30)
 # Upper bound on retrying write conflicts inside one transfer (well under a worker timeout).
-AEGIS_TRANSFER_DEADLINE_SECONDS = float(os.environ.get("AEGIS_TRANSFER_DEADLINE_SECONDS", "10"))
+AEGIS_TRANSFER_DEADLINE_SECONDS = env.float("AEGIS_TRANSFER_DEADLINE_SECONDS", default=10.0)
 # The per-account gate (docs/transfer-engine.md "Hot accounts"): a money transaction takes the two
 # account documents first and queues on the server behind a holder instead of backing off.
 # "off" keeps the optimistic protocol (accounts written last, jittered backoff): the baseline
 # `make bench-contention` compares against, and a switch for operators.
-AEGIS_TRANSFER_GATE = os.environ.get("AEGIS_TRANSFER_GATE", "on").strip().lower() not in {"off", "0", "false", "no"}
+AEGIS_TRANSFER_GATE = env.str("AEGIS_TRANSFER_GATE", default="on").strip().lower() not in {"off", "0", "false", "no"}
+
+# --- The outbox (events/dispatcher.py, docs/outbox.md) ---------------------------------------
+# The consumers every event is delivered to, in this order (name -> handler's dotted path).
+AEGIS_OUTBOX_HANDLERS = {
+    "notifications": "notifications.handlers.notify_users",
+    "rollups": "transfers.rollups.rollup_apply",  # exact only if it sees every event exactly once
+}
+# Test-only handlers for the cross-process crash tests; inert unless set.
+if env.bool("AEGIS_TEST_OUTBOX_PROBE", default=False):
+    AEGIS_OUTBOX_HANDLERS["probe"] = "events.dispatcher.probe"
+if env.bool("AEGIS_TEST_OUTBOX_FAIL", default=False):
+    AEGIS_OUTBOX_HANDLERS["failing"] = "events.dispatcher.always_fail"
+AEGIS_TEST_OUTBOX_PAUSE_AFTER = env.str("AEGIS_TEST_OUTBOX_PAUSE_AFTER", default="")
+AEGIS_OUTBOX_MAX_ATTEMPTS = env.int("AEGIS_OUTBOX_MAX_ATTEMPTS", default=5)  # failed deliveries, then parked
+AEGIS_OUTBOX_LEASE_SECONDS = env.float("AEGIS_OUTBOX_LEASE_SECONDS", default=30.0)  # a dispatcher's claim
+AEGIS_OUTBOX_BACKOFF_SECONDS = env.float("AEGIS_OUTBOX_BACKOFF_SECONDS", default=1.0)  # doubles per attempt
+AEGIS_OUTBOX_BACKOFF_MAX_SECONDS = env.float("AEGIS_OUTBOX_BACKOFF_MAX_SECONDS", default=60.0)
+AEGIS_OUTBOX_BATCH = env.int("AEGIS_OUTBOX_BATCH", default=200)  # pending events read per pass
+AEGIS_OUTBOX_DELIVERY_BATCH = env.int("AEGIS_OUTBOX_DELIVERY_BATCH", default=100)  # per transaction; 1: one at a time
+AEGIS_REQUIRE_DISPATCHER = env.bool("AEGIS_REQUIRE_DISPATCHER", default=False)  # /readyz needs a live heartbeat
+AEGIS_DISPATCHER_STALE_SECONDS = env.float("AEGIS_DISPATCHER_STALE_SECONDS", default=30.0)
+AEGIS_METRICS_TOKEN = env.ENVIRON.get("AEGIS_METRICS_TOKEN", "")  # raw, like the keys above
 
 # --- Rate limits, API tokens ------------------------------------------------------------------
 # No CACHES setting: nothing in Aegis uses Django's cache. State every worker must share, such as
-# the rate-limit counters, lives in MongoDB (aegis/ratelimits.py).
+# the rate-limit counters, lives in MongoDB (accounts/ratelimits.py).
 
 _RATE_FORMAT = re.compile(r"^\d+/\d*[smhd]$")
 
 
 def env_rate(name: str, default: str) -> str:
-    value = os.environ.get(name, default).strip()
+    value = env.str(name, default=default).strip()
     if not _RATE_FORMAT.match(value):
         raise ImproperlyConfigured(f"{name} must look like 500/15m (count/[n]s|m|h|d), not {value!r}.")
     return value
 
 
-# Read at request time by aegis.policy, so override_settings works in tests.
+# Read at request time by accounts.policy, so override_settings works in tests.
 AEGIS_RATELIMIT_GLOBAL = env_rate("AEGIS_RATELIMIT_GLOBAL", "500/15m")  # every request, per client IP
 AEGIS_RATELIMIT_STRICT = env_rate("AEGIS_RATELIMIT_STRICT", "50/15m")  # auth, transfer, admin; per group
 AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed logins per email, per client IP
@@ -245,15 +284,15 @@ AEGIS_RATELIMIT_LOGIN_ACCOUNT = env_rate("AEGIS_RATELIMIT_LOGIN_ACCOUNT", "100/1
 # bcrypt checks of request passwords in flight at once on this machine (all workers); more: 429.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _HALF_THE_CORES = max(1, _CORES // 2)
-AEGIS_PASSWORD_HASH_SLOTS = int(os.environ.get("AEGIS_PASSWORD_HASH_SLOTS", str(_HALF_THE_CORES)))
+AEGIS_PASSWORD_HASH_SLOTS = env.int("AEGIS_PASSWORD_HASH_SLOTS", default=_HALF_THE_CORES)
 if AEGIS_PASSWORD_HASH_SLOTS < 1:
     raise ImproperlyConfigured("AEGIS_PASSWORD_HASH_SLOTS must be at least 1.")
 # Behind a reverse proxy every request comes from the proxy: name the META key the proxy sets
 # (e.g. HTTP_X_REAL_IP or HTTP_X_FORWARDED_FOR) so limits count real clients. It is read only on
-# requests whose REMOTE_ADDR is in AEGIS_TRUSTED_PROXIES (aegis.ratelimits.client_ip); a client
+# requests whose REMOTE_ADDR is in AEGIS_TRUSTED_PROXIES (accounts.ratelimits.client_ip); a client
 # that talks to the app directly is keyed by REMOTE_ADDR whatever it sends. Empty: REMOTE_ADDR.
-AEGIS_CLIENT_IP_HEADER = os.environ.get("AEGIS_CLIENT_IP_HEADER", "")
-for _proxy in env_list("AEGIS_TRUSTED_PROXIES", ""):
+AEGIS_CLIENT_IP_HEADER = env.str("AEGIS_CLIENT_IP_HEADER", default="")
+for _proxy in _TRUSTED_PROXY_LIST:
     try:
         ipaddress.ip_network(_proxy, strict=False)
     except ValueError:
@@ -279,10 +318,10 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "text" if os.environ.get("AEGIS_LOG_FORMAT", "json") == "text" else "json",
+            "formatter": "text" if env.str("AEGIS_LOG_FORMAT", default="json") == "text" else "json",
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("AEGIS_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("AEGIS_LOG_LEVEL", default="INFO")},
     # runserver's own access line would repeat aegis.request's (which has the request id).
     "loggers": {"django.server": {"level": "WARNING"}},
 }

@@ -104,11 +104,9 @@ def _forget(path: Path, pid: int) -> None:
         path.unlink(missing_ok=True)
 
 
-def sessions_of_dead_processes_end(client=None) -> int:
+def sessions_of_dead_processes_end(client) -> int:
     """Send `killSessions` for the sessions of every process of this host that died; returns how
     many processes' sessions were ended. Run by the recovery sweeper before it recovers claims."""
-    from aegis.mongo import get_client
-
     directory = _directory()
     if not directory.is_dir():
         return 0
@@ -124,7 +122,7 @@ def sessions_of_dead_processes_end(client=None) -> int:
         try:
             ids = [Binary(bytes.fromhex(line), 4) for line in path.read_text().split()]
             if ids:
-                (client or get_client()).admin.command({"killSessions": [{"id": lsid} for lsid in ids]})
+                client.admin.command({"killSessions": [{"id": lsid} for lsid in ids]})
             path.unlink(missing_ok=True)
             ended += 1
         except (OSError, ValueError, PyMongoError) as error:  # the next sweep tries again

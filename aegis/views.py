@@ -1,8 +1,8 @@
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from accounts.policy import PUBLIC, policy
 from aegis.mongo import db_ping
-from aegis.policy import PUBLIC, policy
 
 
 @policy(PUBLIC, methods=["GET"])

@@ -35,6 +35,7 @@ from django.conf import settings
 from pymongo import UpdateOne
 
 from accounts.models import Account, User
+from aegis.clock import aware
 from aegis.mongo import collection
 from ledger.models import EntryType, LedgerEntry, ReconcileCheckpoint
 from transfers.models import Transaction, TransactionStatus
@@ -171,7 +172,7 @@ class _Run:
 
         if self.incremental and checkpoints:
             oldest = min(cp["verified_at"] for cp in checkpoints.values())
-            since = _aware(oldest) - timedelta(seconds=settings.AEGIS_TRANSFER_LEASE_SECONDS) - CHECKPOINT_MARGIN
+            since = aware(oldest) - timedelta(seconds=settings.AEGIS_TRANSFER_LEASE_SECONDS) - CHECKPOINT_MARGIN
             if self._check_recent_transactions(since, snapshot_at) is False:
                 return None
         elif self._check_all_transactions(snapshot_at) is False:
@@ -307,8 +308,8 @@ class _Run:
         txns = {t["_id"]: t for t in self.transactions.find({"_id": {"$in": txn_ids}}, TXN_FIELDS)}
         for t in txns.values():
             at = t.get("created_at")
-            if isinstance(at, datetime) and (self.earliest_txn_at is None or _aware(at) < self.earliest_txn_at):
-                self.earliest_txn_at = _aware(at)
+            if isinstance(at, datetime) and (self.earliest_txn_at is None or aware(at) < self.earliest_txn_at):
+                self.earliest_txn_at = aware(at)
         by_txn = self._entries_of(txn_ids)
         for tid in txn_ids:
             entries = by_txn.get(tid, [])
@@ -403,7 +404,7 @@ class _Run:
         their `created_at`, so one `transaction_id` range covers them (a point lookup per id is
         what costs on the embedded server); a batch whose ids spread wider is looked up by id."""
         ids = sorted(t["_id"] for t in batch)
-        created = [_aware(t["created_at"]) for t in batch if isinstance(t.get("created_at"), datetime)]
+        created = [aware(t["created_at"]) for t in batch if isinstance(t.get("created_at"), datetime)]
         id_span = ids[-1].generation_time - ids[0].generation_time
         if not created or id_span > max(created) - min(created) + timedelta(seconds=5):
             return self._entries_of(ids)
@@ -428,7 +429,7 @@ class _Run:
         the earliest instant the bank knows of; what lies before or after them is read as one
         range, normally empty, so cheap."""
         candidates = [
-            _aware(a["created_at"]) for a in self.accounts.values() if isinstance(a.get("created_at"), datetime)
+            aware(a["created_at"]) for a in self.accounts.values() if isinstance(a.get("created_at"), datetime)
         ]
         candidates += [a.generation_time for a in self.accounts]
         if self.earliest_txn_at is not None:
@@ -512,10 +513,6 @@ def _fingerprint(txn_id, entry_type, account_id, amount) -> int:
     for two multisets of postings (mod 2^64) only if the multisets are, bar a 2^-64 collision."""
     key = f"{txn_id}|{entry_type}|{account_id}|{int(amount)}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _describe(entry: dict) -> str:

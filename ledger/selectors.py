@@ -7,7 +7,7 @@ from bson import ObjectId
 from aegis.keyset import decode_seq_cursor, encode_seq_cursor
 from aegis.mongo import collection
 from ledger.models import EntryType, LedgerEntry
-from transfers.models import Transaction
+from transfers.models import INTERNAL_FIELDS, Transaction
 
 MAX_PAGE_SIZE = 50
 MAX_PAGE = 100_000  # far past any real listing; keeps skip() within what the database accepts
@@ -83,9 +83,7 @@ def entries_for_account(*, account, page: int = 1, limit: int = 20, cursor: str 
     rows = _seq_range(account.pk, lowest, highest)
     txns = {
         t["_id"]: t
-        for t in collection(Transaction).find(
-            {"_id": {"$in": [r["transaction_id"] for r in rows]}}, {"fingerprint": 0, "attempt_id": 0}
-        )
+        for t in collection(Transaction).find({"_id": {"$in": [r["transaction_id"] for r in rows]}}, INTERNAL_FIELDS)
     }
     for row in rows:
         row["direction"] = "IN" if row["type"] == EntryType.CREDIT else "OUT"

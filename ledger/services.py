@@ -1,20 +1,31 @@
-"""Writes to the append-only audit log. Ledger entries are only ever posted by the transfer."""
+"""Writes to the append-only ledger and audit log, always inside the caller's transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from bson import Int64
 from django.utils import timezone
 
 from aegis.mongo import collection
-from ledger.models import AuditLog
+from ledger.models import AuditLog, EntryType, LedgerEntry
 
 
-def audit_document(
-    *, action: str, status: str, user_id: str = "", actor_id: str = "", transaction_id: str = "",
-    details: dict | None = None, request_id: str = "", now: datetime | None = None,
-) -> dict:
-    return {
+def audit_append(
+    session,
+    *,
+    action: str,
+    status: str,
+    user_id: str = "",
+    actor_id: str = "",
+    transaction_id: str = "",
+    details: dict | None = None,
+    request_id: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Append one audit entry in the transaction of the change it records (`session`). None only
+    where the entry is the whole change (a sign-in, a refused sign-in, a sign-out)."""
+    entry = {
         "action": action,
         "status": status,
         "user_id": user_id,
@@ -24,8 +35,27 @@ def audit_document(
         "request_id": request_id,
         "created_at": now or timezone.now(),
     }
+    collection(AuditLog).insert_one(entry, session=session)
 
 
-def audit_record(*, session=None, **fields) -> None:
-    """Append one audit entry; inside the caller's transaction when a session is given."""
-    collection(AuditLog).insert_one(audit_document(**fields), session=session)
+def _entry(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
+    return {
+        "account_id": account["_id"],
+        "transaction_id": txn["_id"],
+        "type": entry_type,
+        "amount": Int64(txn["amount"]),
+        "balance_after": Int64(account["balance"]),
+        "seq": Int64(account["ledger_seq"]),
+        "currency": txn["currency"],
+        "created_at": now,
+    }
+
+
+def ledger_post_pair(session, *, txn: dict, debited: dict, credited: dict, now: datetime) -> None:
+    """Post a transfer's debit and credit entries in its money transaction (one insert, debit first).
+
+    `debited` / `credited` are the account documents as the transaction left them (`_id`,
+    `balance`, `ledger_seq`): each entry carries the balance after it and the account's dense `seq`.
+    """
+    entries = [_entry(txn, debited, EntryType.DEBIT, now), _entry(txn, credited, EntryType.CREDIT, now)]
+    collection(LedgerEntry).insert_many(entries, session=session)

@@ -116,7 +116,7 @@ def _specs(name: str, people: list[dict], *, accounts: int, clients: int) -> lis
 
 def _fund(people: list[dict], *, funder, runs: int, seconds: float) -> None:
     """Top up the accounts the contended scenarios send from, enough for every run at the ceiling rate."""
-    from transfers.money import MAX_TRANSFER_PAISE
+    from aegis.money import MAX_TRANSFER_PAISE
     from transfers.services import system_fund
 
     need = runs * seconds * CEILING_RATE * MEAN_AMOUNT_PAISE

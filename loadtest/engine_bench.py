@@ -36,8 +36,9 @@ def worker(spec: dict) -> dict:
     from accounts.models import Account
     from aegis import mongo
     from aegis.mongo import TXN_OPTIONS, collection, get_client
+    from events.models import OutboxEvent
     from ledger.models import AuditLog, LedgerEntry
-    from transfers.models import OutboxEvent, Transaction
+    from transfers.models import Transaction
     from transfers.services import transfer_create
 
     rng = random.Random(spec["seed"])

@@ -88,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             accounts = [p["account"] for p in people]
             share = max(1, len(people) // args.clients)
             uniform = [
-                {"port": port, "senders": people[i * share : (i + 1) * share] or people, "receivers": accounts,
-                 "amount_paise": (1, 500)}
+                {
+                    "port": port,
+                    "senders": people[i * share : (i + 1) * share] or people,
+                    "receivers": accounts,
+                    "amount_paise": (1, 500),
+                }
                 for i in range(args.clients)
             ]
             hot_receiver, hot_sender = people[0], people[1]

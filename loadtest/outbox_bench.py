@@ -66,7 +66,7 @@ def worker(spec: dict) -> dict:
 
 def _pending() -> int:
     from aegis.mongo import collection
-    from transfers.models import OutboxEvent
+    from events.models import OutboxEvent
 
     return collection(OutboxEvent).count_documents({"status": "PENDING"})
 
@@ -76,7 +76,7 @@ def _phase(args, harness, accounts: list[str], rate: float) -> dict:
     from datetime import UTC, datetime
 
     from aegis.mongo import collection
-    from transfers.models import OutboxEvent
+    from events.models import OutboxEvent
 
     count = args.clients or max(4, math.ceil(rate / 5))
     start_at = time.time() + 3.0
@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     with setup.embedded_django(
         tmp_prefix="aegis-bench-outbox-", db_name="bench_outbox", env={"AEGIS_LOG_LEVEL": "WARNING"}
     ) as harness:
-        from notifications import conf
+        from django.conf import settings
 
-        batch = args.batch or conf.integer("AEGIS_OUTBOX_DELIVERY_BATCH")
+        batch = args.batch or settings.AEGIS_OUTBOX_DELIVERY_BATCH
         people = setup.funded_users(count=args.accounts, prefix="bench", funder=harness.system_user)
         accounts = [p["account"] for p in people]
         print(

@@ -202,7 +202,7 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
 
 
 def _customer_transfer(book: Book, writer: Writer, rng: random.Random, when: datetime, *, fail_share: float) -> None:
-    from transfers.money import MAX_TRANSFER_PAISE
+    from aegis.money import MAX_TRANSFER_PAISE
 
     if rng.random() < 0.10:
         other = rng.choice(book.light)

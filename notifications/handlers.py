@@ -1,29 +1,22 @@
 """Outbox handlers: `handler(event, *, session)`, run by the dispatcher inside a transaction.
 
 A handler writes only through `session`, so its writes commit together with the dispatcher's
-delivery row and a redelivered event is applied once (see notifications/outbox.py).
+delivery row and a redelivered event is applied once (see events/dispatcher.py). Registered in
+settings.AEGIS_OUTBOX_HANDLERS.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from accounts.models import Account, User
 from accounts.templatetags.money import inr
-from aegis.mongo import collection, get_db
+from aegis.ids import parse_object_id
+from aegis.mongo import collection
 from notifications.models import NotificationLevel
 from notifications.services import notifications_insert
-
-
-def _oid(value) -> ObjectId | None:
-    try:
-        return ObjectId(str(value))
-    except (InvalidId, TypeError):
-        return None
 
 
 def _short(account_id: str) -> str:
@@ -38,7 +31,9 @@ _OWNER_CACHE_SIZE = 50_000
 
 def _owners(account_ids: list[str], session) -> dict[str, ObjectId]:
     """account id -> owner's user id, leaving out the system user (it needs no notifications)."""
-    missing = [oid for oid in (_oid(a) for a in account_ids) if oid is not None and str(oid) not in _OWNER_CACHE]
+    missing = [
+        oid for oid in (parse_object_id(a) for a in account_ids) if oid is not None and str(oid) not in _OWNER_CACHE
+    ]
     if missing:
         owner_of = {
             str(a["_id"]): a["user_id"]
@@ -133,37 +128,3 @@ def notify_users_batch(events: list[dict], *, session) -> None:
 
 
 notify_users.batch = notify_users_batch
-
-
-def _probe(event: dict, *, session) -> None:
-    """Test-only: records every call outside the transaction, so a double delivery shows up."""
-    get_db()["outbox_test_probe"].insert_one(
-        {
-            "event_id": str(event["_id"]),
-            "pid": os.getpid(),
-            "aggregate_id": event["aggregate_id"],
-            "created_at": event["created_at"],
-            "at": datetime.now(UTC),
-        }
-    )
-
-
-def _failing(event: dict, *, session) -> None:
-    raise RuntimeError("test handler always fails")
-
-
-def registered_handlers() -> dict[str, object]:
-    """The handlers every event is delivered to, in this order.
-
-    `AEGIS_TEST_OUTBOX_PROBE=1` adds a non-idempotent probe (tests that count deliveries across
-    processes); `AEGIS_TEST_OUTBOX_FAIL=1` adds a handler that always fails. Both are inert otherwise.
-    """
-    from transfers.rollups import HANDLER_NAME, rollup_apply
-
-    # The statistics rollup (transfers/rollups.py): exact only if it sees every event exactly once.
-    handlers: dict[str, object] = {"notifications": notify_users, HANDLER_NAME: rollup_apply}
-    if os.environ.get("AEGIS_TEST_OUTBOX_PROBE") == "1":
-        handlers["probe"] = _probe
-    if os.environ.get("AEGIS_TEST_OUTBOX_FAIL") == "1":
-        handlers["failing"] = _failing
-    return handlers

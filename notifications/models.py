@@ -1,13 +1,5 @@
-"""Durable event delivery (the outbox dispatcher's own state) and per-user notifications.
+"""Per-user notifications: what the outbox's `notifications` handler writes for each event.
 
-The events themselves are `transfers.models.OutboxEvent` rows (collection `outbox_events`),
-written inside the transaction of the change they describe. The dispatcher keeps its claim
-on an event in that document (`claimed_by`, `lease_until`, `next_attempt_at`, `last_error`,
-`parked_at`: plain MongoDB fields, no schema change) and everything else here:
-
-- `OutboxDelivery`: one row per (event, handler) that was delivered; its unique index is what
-  makes a handler idempotent when an event is delivered again (at-least-once delivery).
-- `DispatcherHeartbeat`: each running dispatcher's last sign of life (for /readyz, /metrics).
 - `Notification`: what a person sees in /notifications and as toasts.
 - `NotificationCounter`: each person's exact unread count (the bell).
 """
@@ -15,27 +7,6 @@ on an event in that document (`claimed_by`, `lease_until`, `next_attempt_at`, `l
 from django.db import models
 from django.utils import timezone
 from django_mongodb_backend.fields import ObjectIdField
-
-
-class OutboxDelivery(models.Model):
-    event_id = models.CharField(max_length=24)
-    handler = models.CharField(max_length=40)
-    dispatcher = models.CharField(max_length=80, blank=True, default="")
-    delivered_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        db_table = "outbox_deliveries"
-        constraints = [models.UniqueConstraint(fields=["event_id", "handler"], name="outbox_delivery_unique")]
-
-
-class DispatcherHeartbeat(models.Model):
-    name = models.CharField(max_length=80, unique=True)
-    beat_at = models.DateTimeField(default=timezone.now)
-    pid = models.IntegerField(default=0)
-    delivered = models.BigIntegerField(default=0)
-
-    class Meta:
-        db_table = "outbox_dispatchers"
 
 
 class NotificationLevel(models.TextChoices):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bson import ObjectId
-
 from accounts.models import User
 from aegis import keyset
 from aegis.errors import NotFound
+from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from notifications.models import Notification, NotificationCounter
 
@@ -86,9 +85,8 @@ def notifications_since(*, user: User, since: datetime, limit: int = POLL_LIMIT)
 
 
 def notification_get_owned(*, user: User, notification_id: str) -> Notification:
-    if not (isinstance(notification_id, str) and len(notification_id) == 24 and ObjectId.is_valid(notification_id)):
-        raise NotFound(thing="Notification")
-    found = Notification.objects.filter(pk=ObjectId(notification_id), user=user).first()
+    oid = parse_object_id(notification_id)
+    found = Notification.objects.filter(pk=oid, user=user).first() if oid else None
     if found is None:
         raise NotFound(thing="Notification")
     return found

@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
+from accounts.policy import USER, policy
 from aegis.keyset import InvalidCursor
-from aegis.policy import USER, policy
 from ledger.selectors import page_number
 from notifications import selectors, services
 

@@ -32,7 +32,7 @@ fi
 # The recovery sweeper settles transfers whose worker died mid-flight (see docs/transfer-engine.md).
 $PY manage.py recover_transfers --loop --interval 5 &
 SWEEPER_PID=$!
-# The outbox dispatcher delivers committed events to the notification handler (notifications/outbox.py).
+# The outbox dispatcher delivers committed events to the notification handler (events/dispatcher.py; consumers register in AEGIS_OUTBOX_HANDLERS).
 $PY manage.py dispatch_outbox --interval 0.05 &
 DISPATCHER_PID=$!
 WEB_PID=

@@ -1,7 +1,8 @@
 """Test fixtures: one real embedded server per test session, a clean database per test.
 
 The server runs on a free port with in-memory storage and test commands enabled (for
-`failCommand` fault injection). Nothing here mocks the database.
+`failCommand` fault injection). Nothing here mocks the database. Its transaction lifetime is
+short, so a transaction that a killed test process left open is aborted in seconds, not 60 s.
 """
 
 import os
@@ -9,11 +10,18 @@ import os
 import pytest
 
 from aegis import embedded
+from aegis import settings as production_settings
+
+# How long the server keeps a transaction open, ours or a killed client's (production: 60 s). Short,
+# so a test that kills a client waits seconds for the server to let its documents go; long enough
+# that the longest legitimate transaction here (marking 5,000 notifications read, ~5 s on a loaded
+# machine, more under the full suite) is never aborted for its age.
+TRANSACTION_LIFETIME_SECONDS = 30
 
 
 @pytest.fixture(scope="session")
 def embedded_server():
-    server = embedded.start(storage=":memory:", test_commands=True)
+    server = embedded.start(storage=":memory:", test_commands=True, transaction_lifetime=TRANSACTION_LIFETIME_SECONDS)
     yield server
     server.stop()
 
@@ -66,8 +74,15 @@ def db_name():
 def subprocess_env(mongo_uri, db_name):
     """Environment for OS-process workers that must talk to this test's database."""
     env = dict(os.environ)
-    env.update(MONGODB_URI=mongo_uri, AEGIS_DB_NAME=db_name, DJANGO_SETTINGS_MODULE="aegis.settings")
+    env.update(MONGODB_URI=mongo_uri, AEGIS_DB_NAME=db_name, DJANGO_SETTINGS_MODULE="tests.settings")
     return env
+
+
+@pytest.fixture
+def production_hashers(settings):
+    """The real password hashers (bcrypt first), for the tests of hashing itself; the suite's
+    settings (tests/settings.py) use a fast one everywhere else."""
+    settings.PASSWORD_HASHERS = production_settings.PASSWORD_HASHERS
 
 
 # --- the bank: bootstrap and real funding, shared by every app's tests ------------------------
@@ -91,8 +106,12 @@ def fund(bank):
     def _fund(account, paise: int):
         while paise > 0:
             chunk = min(paise, 1_000_000)
-            system_fund(actor=bank.system_user, to_account_id=str(account.pk), amount_paise=chunk,
-                        idempotency_key=f"fund-{account.pk}-{next(counter)}")
+            system_fund(
+                actor=bank.system_user,
+                to_account_id=str(account.pk),
+                amount_paise=chunk,
+                idempotency_key=f"fund-{account.pk}-{next(counter)}",
+            )
             paise -= chunk
         account.refresh_from_db()
         return account

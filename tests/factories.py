@@ -20,8 +20,8 @@ def make_account(*, user: User | None = None, **extra) -> Account:
 def park_outbox_events(settings) -> list[dict]:
     """Run a real dispatcher whose only handler always fails, so every pending event is parked."""
     from aegis.mongo import collection
-    from notifications.outbox import Dispatcher
-    from transfers.models import OutboxEvent
+    from events.dispatcher import Dispatcher
+    from events.models import OutboxEvent
 
     settings.AEGIS_OUTBOX_MAX_ATTEMPTS = 1
     settings.AEGIS_OUTBOX_BACKOFF_SECONDS = 0

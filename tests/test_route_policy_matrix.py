@@ -1,7 +1,7 @@
 """Every route × every kind of caller, checked against the route's declared policy.
 
 The matrix is built from the URL configuration, so a route added later is checked too, and a
-route that declares no `aegis.policy.policy` fails `test_every_route_declares_a_policy`.
+route that declares no `accounts.policy.policy` fails `test_every_route_declares_a_policy`.
 
 Callers: anonymous, owner (ACTIVE account), other user (own account, tries the owner's),
 frozen owner (FROZEN account, uses their own), admin, system user. Expectations:
@@ -26,8 +26,8 @@ from django.urls.resolvers import RoutePattern
 
 from accounts.auth import token_issue
 from accounts.models import AccountStatus, Role
+from accounts.policy import ADMIN, PUBLIC, SYSTEM, USER, route_policy
 from accounts.services import system_bootstrap
-from aegis.policy import ADMIN, PUBLIC, SYSTEM, USER, route_policy
 from tests.accounts.conftest import ApiClient
 from tests.factories import make_account, make_user
 
@@ -114,7 +114,7 @@ def test_declared_policies_match_the_contract():
 def test_a_route_without_a_policy_is_reported():
     from django.urls import path
 
-    from aegis.policy import policy
+    from accounts.policy import policy
 
     def naked(request): ...
 

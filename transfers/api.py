@@ -1,36 +1,97 @@
 """JSON API for transfers (DESIGN §5): the idempotent transfer, system funding, and history.
 
-Thin views: validate the payload's shape (`aegis.api_input`, `transfers.money.parse_amount`),
-call one service or selector, serialize with `transfers.serializers`. The services own every
-business rule (ownership first, idempotency, limits, retries).
+Thin views: the payload's shape is checked by its schema (`aegis.api` types, the amount by
+`aegis.money.parse_amount`), then one service or selector runs and `transfers.serializers`
+shapes the answer. The services own every business rule (ownership first, idempotency,
+limits, retries).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import PlainValidator, ValidationInfo, WithJsonSchema
 
+from accounts.policy import SYSTEM, USER, operation
 from accounts.selectors import account_get_owned
-from aegis.api_input import account_id_field, optional_string, page_params, query_cursor, required_string
+from aegis.api import AccountPath, Cursor, Error, Ok, Page, account_id, errors, ok, text, whole_number
 from aegis.errors import ValidationFailed
-from aegis.http import api_view, error_response, json_success
-from aegis.observability import observe_transfer
-from aegis.policy import SYSTEM, USER, policy
-from ledger.selectors import entries_for_account
+from aegis.http import error_response
+from aegis.money import parse_amount
+from ledger.selectors import MAX_PAGE, MAX_PAGE_SIZE, entries_for_account
 from transfers.exceptions import RetriesExhausted, TransferFailed
-from transfers.money import parse_amount
-from transfers.serializers import ledger_entry_json, transaction_json
+from transfers.observability import observe_transfer
+from transfers.serializers import HistoryEntry, Transaction, ledger_entry_json, transaction_json
 from transfers.services import MAX_KEY_LENGTH, MAX_NOTE_LENGTH, TransferResult, system_fund, transfer_create
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+router = Router()
 
 
-def _amount(data: dict) -> int:
-    value = data.get("amount")
+def _amount(value, info: ValidationInfo) -> int:
     if value is None:
         raise ValidationFailed("amount is required.", field="amount")
     return parse_amount(value)
+
+
+Amount = Annotated[
+    int,
+    PlainValidator(_amount),
+    WithJsonSchema(
+        {
+            "description": "Rupees as a JSON number or a string, more than 0 and at most 10,000, with at most 2 "
+            "decimals (more decimals, NaN, Infinity and non-numbers are refused, never rounded).",
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                {"type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,2})?$"},
+            ],
+            "example": 1500,
+        }
+    ),
+]
+
+
+class Funding(Schema):
+    toAccount: account_id()
+    amount: Amount
+    idempotencyKey: text(MAX_KEY_LENGTH) = Field(
+        description="Chosen by the client per transfer intent (e.g. a UUID); printable. Retry with the same key."
+    )
+    note: text(MAX_NOTE_LENGTH, required=False) = ""
+
+
+class TransferIn(Funding):
+    fromAccount: account_id() = Field(description="Your own account.")
+
+
+class TransferAnswer(Ok):
+    message: str
+    replayed: bool = Field(description="true when this answers a replay of a completed key: nothing moved")
+    transaction: Transaction
+
+
+class TransferError(Error):
+    """A transfer recorded as FAILED (or out of retries): `transaction` is that record."""
+
+    transaction: Transaction | None = None
+
+
+class HistoryQuery(Schema):
+    page: whole_number(1, MAX_PAGE) = 1
+    limit: whole_number(20, 1000) = Field(20, description="Page size; values above 50 are served as 50.")
+    cursor: Cursor = None
+
+
+class History(Page):
+    accountId: str
+    total: int = Field(description="The account's ledger entries (its ledger sequence: exact by construction).")
+    transactions: list[HistoryEntry]
+
+
+TRANSFER_ANSWERS = {(200, 201): TransferAnswer, **errors(400, 401, 404, 409, 503), 422: TransferError}
 
 
 def _request_id(request: HttpRequest) -> str:
@@ -39,70 +100,63 @@ def _request_id(request: HttpRequest) -> str:
     return value if REQUEST_ID.match(value) else ""
 
 
-def _transfer_fields(data: dict) -> dict:
-    return {
-        "to_account_id": account_id_field(data, "toAccount"),
-        "amount_paise": _amount(data),
-        "idempotency_key": required_string(data, "idempotencyKey", max_length=MAX_KEY_LENGTH),
-        "note": optional_string(data, "note", max_length=MAX_NOTE_LENGTH),
-    }
-
-
-def _run(service, **kwargs):
+def _run(service, request: HttpRequest, payload: Funding, **kwargs):
     """Call a transfer service and answer in the seed's shape: 201 new, 200 replay, errors with the record."""
+    fields = {
+        "to_account_id": payload.toAccount,
+        "amount_paise": payload.amount,
+        "idempotency_key": payload.idempotencyKey,
+        "note": payload.note,
+    }
     try:
-        result: TransferResult = observe_transfer(service.__name__, lambda: service(**kwargs))
+        result: TransferResult = observe_transfer(
+            service.__name__,
+            lambda: service(actor=request.user, request_id=_request_id(request), **fields, **kwargs),
+        )
     except (TransferFailed, RetriesExhausted) as err:
         # The FAILED record tells the client its retryCount and failureReason.
         return error_response(err, extra={"transaction": transaction_json(err.transaction)})
-    return json_success(
-        {
-            "message": "Transaction processed",
-            "replayed": result.replayed,
-            "transaction": transaction_json(result.transaction),
-        },
-        status=200 if result.replayed else 201,
+    body = ok(
+        message="Transaction processed", replayed=result.replayed, transaction=transaction_json(result.transaction)
     )
+    return Status(200 if result.replayed else 201, body)
 
 
-@policy(USER, methods=["POST"], strict="transfer")
-@api_view
-def transaction_create(request: HttpRequest):
-    data = request.json
-    from_account_id = account_id_field(data, "fromAccount")
-    fields = _transfer_fields(data)
-    return _run(
-        transfer_create,
-        actor=request.user,
-        from_account_id=from_account_id,
-        request_id=_request_id(request),
-        **fields,
-    )
+@operation(
+    router, "POST", "/transactions", USER, strict="transfer", url_name="transactions", response=TRANSFER_ANSWERS,
+    summary="Transfer money, exactly once per idempotency key",
+    description="201: a new transfer completed; 200: a replay of a completed key (nothing moved). A business "
+    "refusal (422) records the transfer FAILED (retryCount + 1); send the same request with the same key to "
+    "retry, up to 3 times. The same key with another recipient or amount is 422; 409: in flight; 404: "
+    "fromAccount is not yours; 503: not confirmed, retry with the same key.",
+)  # fmt: skip
+def transaction_create(request: HttpRequest, payload: TransferIn):
+    return _run(transfer_create, request, payload, from_account_id=payload.fromAccount)
 
 
-@policy(SYSTEM, methods=["POST"], strict="transfer")
-@api_view
-def system_initial_funds(request: HttpRequest):
-    fields = _transfer_fields(request.json)
-    return _run(system_fund, actor=request.user, request_id=_request_id(request), **fields)
+@operation(
+    router, "POST", "/transactions/system/initial-funds", SYSTEM, strict="transfer",
+    url_name="system-initial-funds", response={**TRANSFER_ANSWERS, **errors(403)},
+    summary="Fund an account from the system account (system user only)",
+)  # fmt: skip
+def system_initial_funds(request: HttpRequest, payload: Funding):
+    return _run(system_fund, request, payload)
 
 
-@policy(USER, methods=["GET"])
-@api_view
-def transaction_history(request: HttpRequest, account_id: str):
+@operation(
+    router, "GET", "/transactions/{str:account_id}", USER, url_name="transaction-history",
+    response={200: History, **errors(400, 401, 404)},
+    summary="History of one of your accounts, from the ledger, newest first",
+    description="`cursor` (a `nextCursor`) continues exactly below the page before, with no entry skipped or "
+    "repeated while transfers commit; it wins over `page`. A tampered cursor or one from another account "
+    "is 400 `invalid_cursor`.",
+)  # fmt: skip
+def transaction_history(request: HttpRequest, account_id: AccountPath, query: Query[HistoryQuery]):
     account = account_get_owned(user=request.user, account_id=account_id)
-    page, limit = page_params(request)
-    # `cursor` wins over `page` (both may come from a client that keeps page=1 in its base URL);
-    # a tampered or foreign cursor is a 400 `invalid_cursor`.
-    result = entries_for_account(account=account, page=page, limit=limit, cursor=query_cursor(request))
-    return json_success(
-        {
-            "accountId": str(account.pk),
-            "page": result["page"],
-            "limit": result["limit"],
-            "total": result["total"],
-            "hasNextPage": result["hasNextPage"],
-            "nextCursor": result["nextCursor"],
-            "transactions": [ledger_entry_json(row) for row in result["rows"]],
-        }
+    limit = min(query.limit, MAX_PAGE_SIZE)
+    result = entries_for_account(account=account, page=query.page, limit=limit, cursor=query.cursor)
+    return ok(
+        accountId=str(account.pk),
+        **{key: result[key] for key in ("page", "limit", "total", "hasNextPage", "nextCursor")},
+        transactions=[ledger_entry_json(row) for row in result["rows"]],
     )

@@ -1,19 +1,19 @@
 """Input shapes for the transfer page and the staff funding form.
 
-Forms check shape and turn rupees into paise (transfers.money.parse_amount); the rules
-(ownership, limits, idempotency) live in transfers.services.
+Forms check shape and turn rupees into paise (aegis.money.parse_amount); they read no
+database: the rules (ownership, limits, idempotency, a key renewed for a changed intent) live in
+transfers.services and transfers.pages.run_transfer.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from bson import ObjectId
 from django import forms
 
 from aegis.errors import ValidationFailed
-from transfers.money import paise_to_rupees, parse_amount
-from transfers.selectors import transaction_for_key
+from aegis.ids import parse_object_id
+from aegis.money import paise_to_rupees, parse_amount
 
 KEY_MAX = 100
 
@@ -31,10 +31,9 @@ class MoneyForm(forms.Form):
     note = forms.CharField(label="Note", max_length=140, required=False, strip=True)
     idempotency_key = forms.CharField(max_length=KEY_MAX, required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, from_account_id: ObjectId | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.from_account_id = from_account_id
-        self.key_renewed = False
+        self.key_renewed = False  # set when the posted key is missing or carried another intent
         self.fields["to_account"].widget.attrs.update(
             {"autocomplete": "off", "spellcheck": "false", "placeholder": "24-character account ID"}
         )
@@ -43,7 +42,7 @@ class MoneyForm(forms.Form):
 
     def clean_to_account(self) -> str:
         value = self.cleaned_data["to_account"]
-        if not (len(value) == 24 and ObjectId.is_valid(value)):
+        if parse_object_id(value) is None:
             raise forms.ValidationError("Enter a 24-character account ID (letters a-f and digits).")
         return value
 
@@ -59,19 +58,6 @@ class MoneyForm(forms.Form):
             self.key_renewed = True
             return new_idempotency_key()
         return key
-
-    def clean(self):
-        data = super().clean()
-        key, to, amount = data.get("idempotency_key"), data.get("to_account"), data.get("amount")
-        if self.from_account_id is None or not key or to is None or amount is None:
-            return data
-        # A key belongs to one intent (recipient + amount). If this key already carries another
-        # intent, the user changed the form: that is a new transfer, so it gets a new key.
-        existing = transaction_for_key(from_account_id=self.from_account_id, idempotency_key=key)
-        if existing and (str(existing["to_account_id"]) != to or int(existing["amount"]) != amount):
-            data["idempotency_key"] = new_idempotency_key()
-            self.key_renewed = True
-        return data
 
 
 def initial_from_transaction(txn: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Transfers (the business event record) and the transactional outbox."""
+"""Transfers (the business event record) and the statistics rollups."""
 
 from django.db import models
 from django.utils import timezone
@@ -17,6 +17,8 @@ class TransactionKind(models.TextChoices):
 
 
 MAX_USER_RETRIES = 3
+# The claim's bookkeeping, never shown to a client or a page.
+INTERNAL_FIELDS = {"fingerprint": 0, "attempt_id": 0}
 
 
 class Transaction(models.Model):
@@ -45,9 +47,7 @@ class Transaction(models.Model):
     class Meta:
         db_table = "transactions"
         constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_key", "from_account"], name="txn_idempotency_unique"
-            ),
+            models.UniqueConstraint(fields=["idempotency_key", "from_account"], name="txn_idempotency_unique"),
         ]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="txn_status_lease"),
@@ -62,28 +62,6 @@ class Transaction(models.Model):
             models.Index(fields=["to_account", "status", "created_at", "id"], name="txn_to_status_created_id"),
             models.Index(fields=["created_at", "id"], name="txn_created_id"),
         ]
-
-
-class OutboxStatus(models.TextChoices):
-    PENDING = "PENDING"
-    DELIVERED = "DELIVERED"
-    PARKED = "PARKED"
-
-
-class OutboxEvent(models.Model):
-    """A domain event written in the same MongoDB transaction as the change it describes."""
-
-    event_type = models.CharField(max_length=40)
-    aggregate_id = models.CharField(max_length=24)  # the account the event is ordered by
-    payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
-    attempts = models.IntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "outbox_events"
-        indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
 
 
 class StatsRollup(models.Model):

@@ -2,7 +2,7 @@
 
 Why: the staff statistics and /metrics used to group the whole `transactions` collection on
 every view or scrape. Now one writer, the outbox handler `rollup_apply` (registered as
-"rollups" in notifications.handlers), folds each `transaction.completed` / `transaction.failed`
+"rollups" in settings.AEGIS_OUTBOX_HANDLERS), folds each `transaction.completed` / `transaction.failed`
 event into `stats_rollups` with `$inc`. The dispatcher runs a handler in one transaction with
 its delivery row (unique per event and handler), so each event is applied exactly once, even
 across crashes and several dispatchers; nothing is added to the money transaction itself.
@@ -37,22 +37,16 @@ from pymongo.errors import BulkWriteError, OperationFailure
 
 from aegis.clock import bank_time
 from aegis.mongo import collection, run_transaction
-from transfers.models import (
-    OutboxEvent,
-    OutboxStatus,
-    StatsRollup,
-    Transaction,
-    TransactionKind,
-    TransactionStatus,
-)
+from events.services import outbox_mark_applied
+from transfers.models import StatsRollup, Transaction, TransactionKind, TransactionStatus
 
 logger = logging.getLogger("aegis.rollups")
 
 SHARDS = 8
-HANDLER_NAME = "rollups"  # its name in notifications.handlers.registered_handlers
+HANDLER_NAME = "rollups"  # its name in settings.AEGIS_OUTBOX_HANDLERS
 TOTAL, DAY = "total", "day"
 EVENT_STATUS = {"transaction.completed": TransactionStatus.COMPLETED, "transaction.failed": TransactionStatus.FAILED}
-# Fields of the rollup-ready payload (transfers.services._event_doc); older events lack them.
+# Fields of the rollup-ready payload (transfers.services._event_append); older events lack them.
 REQUIRED = ("transactionId", "amount", "status", "kind", "createdAt", "previousStatus")
 WRITE_CONFLICT = 112
 
@@ -302,38 +296,6 @@ def rollups_recount(*, now: datetime | None = None) -> dict:
     return {"byStatus": totals, "completedVolume": volume, "daily": dict(sorted(daily.items()))}
 
 
-def _mark_undelivered_as_applied() -> int:
-    """Events not yet delivered to the rollups are already in a recount: record them as applied."""
-    events = collection(OutboxEvent)
-    marked = 0
-    for status in (OutboxStatus.PENDING, OutboxStatus.PARKED):  # the backlog, never the history
-        ids = [
-            str(e["_id"])
-            for e in events.find(
-                {"status": status, "event_type": {"$in": list(EVENT_STATUS)}}, {"_id": 1}
-            )
-        ]
-        if not ids:
-            continue
-        from notifications.models import OutboxDelivery
-        from notifications.outbox import delivery_id
-
-        now = datetime.now(UTC)
-        # The dispatcher's own row ids, so its batches see these rows and skip them in one read.
-        rows = [
-            {"_id": delivery_id(i, HANDLER_NAME), "event_id": i, "handler": HANDLER_NAME,
-             "dispatcher": "rollups_rebuild", "delivered_at": now}
-            for i in ids
-        ]
-        try:
-            marked += len(collection(OutboxDelivery).insert_many(rows, ordered=False).inserted_ids)
-        except BulkWriteError as error:  # already delivered to the rollups: a duplicate is fine
-            if any(e.get("code") != 11000 for e in error.details.get("writeErrors", [])):
-                raise
-            marked += error.details.get("nInserted", 0)
-    return marked
-
-
 def rollups_rebuild(*, now: datetime | None = None) -> dict:
     """Recompute the rollups from the transactions and replace them. Offline maintenance.
 
@@ -342,7 +304,8 @@ def rollups_rebuild(*, now: datetime | None = None) -> dict:
     already includes them), then the recount replaces the rollups in one transaction.
     Returns the recount and how many events were marked.
     """
-    marked = _mark_undelivered_as_applied()
+    # The undelivered events are already in the recount: recorded as applied, never run again.
+    marked = outbox_mark_applied(handler_name=HANDLER_NAME, event_types=list(EVENT_STATUS), by="rollups_rebuild")
     figures = rollups_recount(now=now)
     stamp = datetime.now(UTC)
     docs = [

@@ -1,4 +1,6 @@
-"""Reads of transfers: lookups by key, the staff listing with filters, and statistics."""
+"""Reads of transfers: lookups by id and key, the staff listing with filters, statistics, the
+customer's history, and the shape pages show (`transaction_row`: templates cannot read `_id`;
+money stays integer paise, the `inr` filter formats it)."""
 
 from __future__ import annotations
 
@@ -8,21 +10,74 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 
 from accounts.models import Account, User
+from accounts.selectors import bank_floor
 from aegis import keyset
 from aegis.clock import bank_day_start
+from aegis.errors import NotFound
+from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
-from transfers.models import Transaction, TransactionStatus
+from transfers.exceptions import SenderNotActive
+from transfers.models import INTERNAL_FIELDS, MAX_USER_RETRIES, Transaction, TransactionStatus
 from transfers.rollups import rollup_days, rollup_totals, transfer_counts
 
 # Never shown outside the engine: the claim internals. (Staff pages may show the key itself.)
-_INTERNAL = {"fingerprint": 0, "attempt_id": 0}
 
 
 def transaction_for_key(*, from_account_id: ObjectId, idempotency_key: str) -> dict | None:
     return collection(Transaction).find_one(
-        {"from_account_id": from_account_id, "idempotency_key": idempotency_key}, _INTERNAL
+        {"from_account_id": from_account_id, "idempotency_key": idempotency_key}, INTERNAL_FIELDS
     )
+
+
+def key_fits_intent(intent: dict, *, from_account_id: ObjectId) -> bool:
+    """Whether intent["idempotency_key"] may carry this intent (to_account + amount): False when
+    it already names another one (the form was changed: a new transfer, which needs a new key)."""
+    found = transaction_for_key(from_account_id=from_account_id, idempotency_key=intent["idempotency_key"])
+    return not found or (str(found["to_account_id"]), int(found["amount"])) == (intent["to_account"], intent["amount"])
+
+
+def sender_check(*, account: Account) -> None:  # before anything is written; the engine checks again
+    if not account.is_active:
+        raise SenderNotActive()
+
+
+def transaction_get(*, transaction_id) -> dict:
+    """Any transaction by id (staff use), as pages show it; NotFound for a malformed or unknown id."""
+    oid = parse_object_id(transaction_id)
+    doc = collection(Transaction).find_one({"_id": oid}, INTERNAL_FIELDS) if oid else None
+    if doc is None:
+        raise NotFound(thing="Transaction")
+    return transaction_row(doc)
+
+
+_ROW_TEXTS = ("note", "kind", "failure_reason", "failure_detail", "requested_by", "idempotency_key")
+
+
+def transaction_row(doc: dict, *, viewer_account_id: ObjectId | None = None) -> dict:
+    """A transaction document as the pages show it (no claim internals)."""
+    retry_count, status = int(doc.get("retry_count", 0)), doc.get("status", "")
+    failed = status == TransactionStatus.FAILED
+    row = {
+        "id": str(doc["_id"]),
+        "from_account": str(doc.get("from_account_id", "")),
+        "to_account": str(doc.get("to_account_id", "")),
+        "amount": int(doc.get("amount", 0)),
+        "currency": doc.get("currency", "INR"),
+        # failure_detail and requested_by are for staff only (customer templates never show them):
+        # the real reason behind a refusal the sender saw as "cannot receive payments", and who
+        # asked for a funding.
+        **{key: doc.get(key, "") for key in _ROW_TEXTS},
+        **{key: doc.get(key) for key in ("created_at", "updated_at", "completed_at")},
+        "status": status,
+        "retry_count": retry_count,
+        "max_retries": MAX_USER_RETRIES,
+        "can_retry": failed and retry_count < MAX_USER_RETRIES,
+        "retries_exhausted": failed and retry_count >= MAX_USER_RETRIES,
+    }
+    if viewer_account_id is not None:
+        row["direction"] = "OUT" if doc.get("from_account_id") == viewer_account_id else "IN"
+    return row
 
 
 # --- the staff listing: keyset pages in bounded time windows (aegis/keyset.py) ----------------
@@ -30,25 +85,9 @@ def transaction_for_key(*, from_account_id: ObjectId, idempotency_key: str) -> d
 STAFF_LISTING = "staff-transactions"
 # Before any row of the bank can exist: hosts' clocks, and users made just before `bootstrap`.
 FLOOR_MARGIN = timedelta(days=1)
-BANK_FLOOR_MARGIN = timedelta(days=366)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no system user yet (bank not bootstrapped)
 USERS_INDEX = "users_listing"  # (is_system, date_joined, _id): accounts/0007
 # These reads name their index in comments, never in a `hint` (aegis.keyset._probe says why);
 # tests/pages/test_staff_keyset.py checks the plan the server chose for each.
-
-
-def bank_floor() -> datetime:
-    """An instant before which the bank holds no transfer and no person: its bootstrap, with margin.
-
-    The system user is made by `bootstrap` before any money can move; one index entry finds it.
-    The margin is generous because it costs only a few empty probes on a listing's last page.
-    """
-    system = collection(User).find_one({"is_system": True}, {"date_joined": 1})  # users_listing
-    if system is None or system.get("date_joined") is None:
-        return EARLIEST
-    joined = system["date_joined"]
-    joined = joined if joined.tzinfo else joined.replace(tzinfo=UTC)
-    return max(EARLIEST, joined - BANK_FLOOR_MARGIN)
 
 
 def _scope(status: str | None, account_id: ObjectId | None) -> str:
@@ -121,7 +160,7 @@ def _staff_reader(*, status: str | None, account_id: ObjectId | None, limit: int
     txns = collection(Transaction)
     now = datetime.now(UTC)
     status_query = {"status": status} if status else {}
-    common = {"limit": limit, "projection": _INTERNAL, "now": now}
+    common = {"limit": limit, "projection": INTERNAL_FIELDS, "now": now}
     if account_id is None:
         floor = bank_floor()
         common["floor"] = floor
@@ -147,10 +186,7 @@ def _staff_reader(*, status: str | None, account_id: ObjectId | None, limit: int
     ]
 
     def fetch(cursor):
-        pages = [
-            keyset.window_page(txns, query, cursor=cursor, window=first, floor=floor, **common)
-            for query in sides
-        ]
+        pages = [keyset.window_page(txns, query, cursor=cursor, window=first, floor=floor, **common) for query in sides]
         return _merge_sides(pages, cursor, limit)
 
     return fetch
@@ -179,16 +215,8 @@ def transactions_list(
     def token(c):
         return keyset.encode_cursor(c, listing=STAFF_LISTING, scope=scope) if c else None
 
-    return {
-        "rows": result.rows,
-        "page": page,
-        "limit": limit,
-        "total": None,
-        "hasNextPage": result.older is not None,
-        "nextCursor": token(result.older),
-        "newer": token(result.newer),
-        "older": token(result.older),
-    }
+    newer, older = token(result.newer), token(result.older)
+    return keyset.listing_page(result.rows, newer=newer, older=older, page=page, limit=limit)
 
 
 def transaction_stats(*, days: int = 30, now: datetime | None = None) -> dict:
@@ -313,15 +341,22 @@ def _history_read(account, cursor: HistoryCursor | None, limit: int, now: dateti
     txns = collection(Transaction)
     queries = _history_queries(account.pk)
     floor = account.created_at - keyset.CLOCK_SKEW  # nothing of an account predates its opening
-    first = keyset.first_window(rows_in_scope=max(1, int(account.ledger_seq) // 2), since=account.created_at,
-                                limit=limit, now=now)
+    first = keyset.first_window(
+        rows_in_scope=max(1, int(account.ledger_seq) // 2), since=account.created_at, limit=limit, now=now
+    )
     direction = cursor.direction if cursor else keyset.OLDER
     widths = cursor.windows if cursor else (first, first)
 
     def read(name: str, side_cursor: keyset.Cursor | None, width: timedelta) -> keyset.WindowPage:
         return keyset.window_page(
-            txns, queries[name], limit=limit, floor=floor, cursor=side_cursor, window=width,
-            projection=_INTERNAL, now=now,
+            txns,
+            queries[name],
+            limit=limit,
+            floor=floor,
+            cursor=side_cursor,
+            window=width,
+            projection=INTERNAL_FIELDS,
+            now=now,
         )
 
     sides = [
@@ -353,8 +388,9 @@ def _history_read(account, cursor: HistoryCursor | None, limit: int, now: dateti
                 return (start is None or key < start) and (stop is None or key >= stop)
             return key > start and (stop is None or key <= stop)
 
-        rows = sorted((r for s in sides for r in s.rows if inside(r)), key=lambda r: keyset.Position.of(r).key(),
-                      reverse=older)
+        rows = sorted(
+            (r for s in sides for r in s.rows if inside(r)), key=lambda r: keyset.Position.of(r).key(), reverse=older
+        )
         return rows, cut, binding
 
     rows, cut, binding = window_rows()
@@ -382,7 +418,11 @@ def _history_read(account, cursor: HistoryCursor | None, limit: int, now: dateti
 
 
 def account_history(
-    *, account: Account, cursor: str | None = None, page: int = 1, limit: int = HISTORY_PAGE_SIZE,
+    *,
+    account: Account,
+    cursor: str | None = None,
+    page: int = 1,
+    limit: int = HISTORY_PAGE_SIZE,
     now: datetime | None = None,
 ) -> dict:
     """A customer's history, newest first: everything they sent (any status) and everything
@@ -390,8 +430,8 @@ def account_history(
     (old links) walks at most keyset.MAX_WALKED_PAGE pages, and a page past the end shows the
     last one. No total: nothing exact counts this listing (ledger_seq counts completed postings).
 
-    Returns {"rows": [transaction documents], "newer": token or "", "older": token or "",
-    "limit"}. Raises keyset.InvalidCursor for a tampered, foreign or malformed cursor.
+    Returns keyset.listing_page of transaction documents. Raises keyset.InvalidCursor for a
+    tampered, foreign or malformed cursor.
     """
     now = now or datetime.now(UTC)
     limit = max(1, min(int(limit), 50))
@@ -411,7 +451,7 @@ def account_history(
         if not result.rows and last_full:  # a stale deep link: the last page, not an empty one
             result = last_full[0]
 
-    def token(at: HistoryCursor | None) -> str:
-        return encode_history_cursor(at, account_id=account.pk) if at else ""
+    def token(at: HistoryCursor | None) -> str | None:
+        return encode_history_cursor(at, account_id=account.pk) if at else None
 
-    return {"rows": result.rows, "newer": token(result.newer), "older": token(result.older), "limit": limit}
+    return keyset.listing_page(result.rows, newer=token(result.newer), older=token(result.older), limit=limit)

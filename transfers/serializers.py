@@ -1,15 +1,62 @@
 """Transfers and ledger rows -> the API's JSON shapes (the seed's field names, rupee amounts).
 
 The one place these shapes are built, for the JSON API and for anything else that answers in
-JSON (HTMX partials, exports). Input is the raw MongoDB document the services and selectors
-return. The engine's claim internals (`fingerprint`, `attempt_id`, the lease) are never shown.
+JSON (HTMX partials, exports), with the schemas that document them and check every API answer.
+Input is the raw MongoDB document the services and selectors return. The engine's claim
+internals (`fingerprint`, `attempt_id`, the lease) are never shown.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
-from aegis.http import rupees
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+from aegis.api import DateTime, NullableDateTime, Rupees
+from aegis.money import rupees
+from transfers.models import TransactionKind, TransactionStatus
+
+
+class AdminTransaction(Schema):
+    """A transfer as staff see it: never the idempotency key or any engine internals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(alias="_id")
+    fromAccount: str
+    toAccount: str
+    amount: Rupees
+    currency: str
+    kind: TransactionKind
+    status: TransactionStatus
+    retryCount: int = Field(ge=0, le=3)
+    failureReason: str | None = Field(description="Why the last attempt failed; null if none.")
+    failureCode: str | None = Field(description="Machine code of the last failure; null if none.")
+    note: str
+    createdAt: DateTime
+    updatedAt: DateTime
+    completedAt: NullableDateTime
+
+
+class Transaction(AdminTransaction):
+    """A transfer as its sender sees it (with the idempotency key they chose)."""
+
+    idempotencyKey: str
+
+
+class HistoryEntry(Schema):
+    """One ledger entry of the account; its transaction has the key only on OUT rows (the sender's)."""
+
+    id: str = Field(alias="_id")
+    type: Literal["DEBIT", "CREDIT"]
+    amount: Rupees
+    direction: Literal["IN", "OUT"]
+    balanceAfter: Rupees
+    currency: str
+    createdAt: DateTime
+    transaction: Transaction | AdminTransaction | None
 
 
 def iso(value: datetime | None) -> str | None:

@@ -29,7 +29,7 @@ import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pymongo
 from bson import Int64, ObjectId
@@ -39,23 +39,18 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from accounts.models import Account, AccountStatus, User
+from aegis.clock import now_ms
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
 from aegis.ids import parse_object_id
+from aegis.money import MAX_TRANSFER_PAISE
 from aegis.mongo import DocumentBusy, TransactionDeadlineExceeded, collection, queue_on_conflict, run_transaction
 from aegis.observability import current_request_id
-from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
-from ledger.services import audit_document
+from events.services import outbox_append
+from ledger.models import AuditAction
+from ledger.services import audit_append, ledger_post_pair
 from transfers import exceptions as exc
 from transfers.gate import host_gate
-from transfers.models import (
-    MAX_USER_RETRIES,
-    OutboxEvent,
-    OutboxStatus,
-    Transaction,
-    TransactionKind,
-    TransactionStatus,
-)
-from transfers.money import MAX_TRANSFER_PAISE
+from transfers.models import MAX_USER_RETRIES, Transaction, TransactionKind, TransactionStatus
 
 logger = logging.getLogger("aegis.transfers")
 
@@ -69,12 +64,6 @@ WRITE_CONFLICT = 112
 class TransferResult:
     transaction: dict
     replayed: bool = False
-
-
-def _now() -> datetime:
-    # MongoDB keeps milliseconds: truncate here so a first answer and its replay are identical.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _oid(value, *, thing: str) -> ObjectId:
@@ -125,8 +114,14 @@ def transfer_create(
     if sender is None or sender["user_id"] != actor.pk:
         raise NotFound(thing="Account")
     return _transfer(
-        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
-        idempotency_key=idempotency_key, note=note, request_id=request_id, kind=TransactionKind.TRANSFER,
+        actor=actor,
+        sender=sender,
+        to_account_id=to_account_id,
+        amount_paise=amount_paise,
+        idempotency_key=idempotency_key,
+        note=note,
+        request_id=request_id,
+        kind=TransactionKind.TRANSFER,
     )
 
 
@@ -154,14 +149,29 @@ def system_fund(
     if sender is None:
         raise NotFound("The system account does not exist; run `manage.py bootstrap`.", thing="Account")
     return _transfer(
-        actor=actor, sender=sender, to_account_id=to_account_id, amount_paise=amount_paise,
-        idempotency_key=idempotency_key, note=note or "Initial funds", request_id=request_id,
-        kind=TransactionKind.SYSTEM_FUNDING, requested_by=requested_by,
+        actor=actor,
+        sender=sender,
+        to_account_id=to_account_id,
+        amount_paise=amount_paise,
+        idempotency_key=idempotency_key,
+        note=note or "Initial funds",
+        request_id=request_id,
+        kind=TransactionKind.SYSTEM_FUNDING,
+        requested_by=requested_by,
     )
 
 
 def _transfer(
-    *, actor, sender: dict, to_account_id, amount_paise, idempotency_key, note, request_id, kind, requested_by=None,
+    *,
+    actor,
+    sender: dict,
+    to_account_id,
+    amount_paise,
+    idempotency_key,
+    note,
+    request_id,
+    kind,
+    requested_by=None,
 ):
     # Callers that do not pass one (staff pages, commands) still get the request's id.
     request_id = request_id or current_request_id()
@@ -182,8 +192,15 @@ def _transfer(
     try:
         with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS):
             claimed = _claim(
-                sender=sender, receiver_oid=receiver_oid, amount_paise=amount_paise, key=idempotency_key,
-                note=note, fp=fp, kind=kind, actor=actor, requested_by=requested_by,
+                sender=sender,
+                receiver_oid=receiver_oid,
+                amount_paise=amount_paise,
+                key=idempotency_key,
+                note=note,
+                fp=fp,
+                kind=kind,
+                actor=actor,
+                requested_by=requested_by,
             )
         if isinstance(claimed, TransferResult):
             return claimed  # a replay of a COMPLETED transfer
@@ -213,7 +230,7 @@ def _lease_until(now: datetime) -> datetime:
 
 def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, requested_by) -> dict | TransferResult:
     transactions = collection(Transaction)
-    now = _now()
+    now = now_ms()
     doc = {
         "_id": ObjectId(),
         "from_account_id": sender["_id"],
@@ -259,28 +276,40 @@ def _reclaim(existing: dict, *, requested_by: str = "") -> dict | TransferResult
     status = existing["status"]
     if status == TransactionStatus.COMPLETED:
         return TransferResult(existing, replayed=True)
-    now = _now()
+    now = now_ms()
     attempt_id = uuid.uuid4().hex
     if status == TransactionStatus.FAILED:
         if existing["retry_count"] >= MAX_USER_RETRIES:
             raise exc.RetriesExhausted(existing)
-        guard = {"_id": existing["_id"], "status": TransactionStatus.FAILED,
-                 "retry_count": {"$lt": MAX_USER_RETRIES}}
+        guard = {"_id": existing["_id"], "status": TransactionStatus.FAILED, "retry_count": {"$lt": MAX_USER_RETRIES}}
         counted = {"counted_status": TransactionStatus.FAILED}  # its FAILED event was counted
     else:  # PROCESSING: only a claim whose lease ran out (its holder died) may be taken over
         # The client is tz_aware (DATABASES OPTIONS), so stored instants compare with `now` as they are.
         if existing.get("lease_expires_at") and existing["lease_expires_at"] > now:
             raise exc.TransferInFlight()
-        guard = {"_id": existing["_id"], "status": TransactionStatus.PROCESSING,
-                 "attempt_id": existing["attempt_id"], "lease_expires_at": {"$lt": now}}
+        guard = {
+            "_id": existing["_id"],
+            "status": TransactionStatus.PROCESSING,
+            "attempt_id": existing["attempt_id"],
+            "lease_expires_at": {"$lt": now},
+        }
         counted = {}  # a takeover settles nothing: what was counted stays as it was
     try:
         claimed = transactions.find_one_and_update(
             guard,
-            {"$set": {"status": TransactionStatus.PROCESSING, "attempt_id": attempt_id,
-                      "lease_expires_at": _lease_until(now), "failure_reason": "", "failure_code": "",
-                      "failure_detail": "", "requested_by": requested_by or existing.get("requested_by", ""),
-                      "updated_at": now, **counted}},
+            {
+                "$set": {
+                    "status": TransactionStatus.PROCESSING,
+                    "attempt_id": attempt_id,
+                    "lease_expires_at": _lease_until(now),
+                    "failure_reason": "",
+                    "failure_code": "",
+                    "failure_detail": "",
+                    "requested_by": requested_by or existing.get("requested_by", ""),
+                    "updated_at": now,
+                    **counted,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
     except OperationFailure as failure:
@@ -336,8 +365,12 @@ def _execute(txn: dict, *, request_id: str, deadline: float) -> TransferResult:
             return TransferResult(completed)
         except exc.TransferRejected as refusal:
             # Recording the refusal gets at least a moment, even when the refusal came late.
-            failed = _record_failure(txn, refusal, request_id=request_id,
-                                     deadline_seconds=max(deadline - time.monotonic(), RECORD_FAILURE_MIN_SECONDS))
+            failed = _record_failure(
+                txn,
+                refusal,
+                request_id=request_id,
+                deadline_seconds=max(deadline - time.monotonic(), RECORD_FAILURE_MIN_SECONDS),
+            )
             raise exc.TransferFailed(failed, refusal) from None
     except _ClaimLost:
         return _answer_for(txn["_id"])
@@ -357,7 +390,7 @@ def _release_claim(txn: dict | None) -> None:
         with pymongo.timeout(5):
             collection(Transaction).update_one(
                 {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
-                {"$set": {"lease_expires_at": _now()}},
+                {"$set": {"lease_expires_at": now_ms()}},
             )
     except PyMongoError:  # the lease still runs out by itself
         logger.warning("transfer %s: could not release the claim early", txn["_id"])
@@ -401,11 +434,12 @@ def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | Non
     the account documents last, so a transaction holds them as briefly as possible, and
     conflicts are backed off and retried.
     """
-    now = _now()
+    now = now_ms()
     if order is None:
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
         sender, receiver = _debit(session, txn, now), _credit(session, txn, now)
     else:
+
         def first_write(write, account_id):
             try:
                 with queue_on_conflict(collection(Account), account_id):
@@ -421,38 +455,43 @@ def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | Non
             sender = first_write(_debit, txn["from_account_id"])
             receiver = first_write(_credit, txn["to_account_id"])
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
-    collection(LedgerEntry).insert_many(
-        [
-            _ledger_doc(txn, sender, EntryType.DEBIT, now),
-            _ledger_doc(txn, receiver, EntryType.CREDIT, now),
-        ],
-        session=session,
-    )
+    ledger_post_pair(session, txn=txn, debited=sender, credited=receiver, now=now)
     return settled
 
 
 def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict:
     """COMPLETED on our claim (or _ClaimLost: recovery took it over), its audit entry and event."""
     is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
-    completion = {"status": TransactionStatus.COMPLETED, "completed_at": now, "updated_at": now,
-                  "lease_expires_at": None, "failure_reason": "", "failure_code": "", "failure_detail": ""}
+    completion = {
+        "status": TransactionStatus.COMPLETED,
+        "completed_at": now,
+        "updated_at": now,
+        "lease_expires_at": None,
+        "failure_reason": "",
+        "failure_code": "",
+        "failure_detail": "",
+    }
     claim = collection(Transaction).update_one(
         {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
-        {"$set": completion}, session=session,
+        {"$set": completion},
+        session=session,
     )
     if claim.matched_count != 1:
         raise _ClaimLost()
     settled = {**txn, **completion}
     action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
-    collection(AuditLog).insert_one(
-        audit_document(
-            action=action, status="SUCCESS", user_id=txn["initiated_by"], actor_id=_actor_of(txn),
-            transaction_id=str(txn["_id"]),
-            details=_audit_details(txn), request_id=request_id, now=now,
-        ),
-        session=session,
+    audit_append(
+        session,
+        action=action,
+        status="SUCCESS",
+        user_id=txn["initiated_by"],
+        actor_id=_actor_of(txn),
+        transaction_id=str(txn["_id"]),
+        details=_audit_details(txn),
+        request_id=request_id,
+        now=now,
     )
-    collection(OutboxEvent).insert_one(_event_doc("transaction.completed", settled, request_id, now), session=session)
+    _event_append(session, "transaction.completed", settled, request_id, now)
     return settled
 
 
@@ -466,7 +505,9 @@ def _debit(session, txn: dict, now: datetime) -> dict:
     sender = accounts.find_one_and_update(
         debit_guard,
         {"$inc": {"balance": Int64(-amount), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
-        projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
+        projection={"balance": 1, "ledger_seq": 1},
+        return_document=ReturnDocument.AFTER,
+        session=session,
     )
     if sender is None:
         current = accounts.find_one({"_id": txn["from_account_id"]}, {"status": 1}, session=session)
@@ -481,7 +522,9 @@ def _credit(session, txn: dict, now: datetime) -> dict:
     receiver = collection(Account).find_one_and_update(
         {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
         {"$inc": {"balance": Int64(txn["amount"]), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
-        projection={"balance": 1, "ledger_seq": 1}, return_document=ReturnDocument.AFTER, session=session,
+        projection={"balance": 1, "ledger_seq": 1},
+        return_document=ReturnDocument.AFTER,
+        session=session,
     )
     if receiver is None:
         raise exc.RecipientUnavailable(reason=_why_not_receiving(session, txn))
@@ -490,26 +533,12 @@ def _credit(session, txn: dict, now: datetime) -> dict:
 
 def _why_not_receiving(session, txn: dict) -> str:
     """The real reason a recipient refused a credit: for the audit entry and staff, never the sender."""
-    account = collection(Account).find_one({"_id": txn["to_account_id"]}, {"status": 1, "currency": 1},
-                                           session=session)
+    account = collection(Account).find_one({"_id": txn["to_account_id"]}, {"status": 1, "currency": 1}, session=session)
     if account is None:
         return "receiver_unknown"
     if account["currency"] != txn["currency"]:
         return "currency_mismatch"
     return f"receiver_{str(account['status']).lower()}"
-
-
-def _ledger_doc(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
-    return {
-        "account_id": account["_id"],
-        "transaction_id": txn["_id"],
-        "type": entry_type,
-        "amount": Int64(txn["amount"]),
-        "balance_after": Int64(account["balance"]),
-        "seq": Int64(account["ledger_seq"]),
-        "currency": txn["currency"],
-        "created_at": now,
-    }
 
 
 def _actor_of(txn: dict) -> str:
@@ -527,30 +556,24 @@ def _audit_details(txn: dict, **extra) -> dict:
     }
 
 
-def _event_doc(event_type: str, txn: dict, request_id: str, now: datetime) -> dict:
-    return {
-        "event_type": event_type,
-        "aggregate_id": str(txn["from_account_id"]),
-        "payload": {
-            "transactionId": str(txn["_id"]),
-            "fromAccount": str(txn["from_account_id"]),
-            "toAccount": str(txn["to_account_id"]),
-            "amount": int(txn["amount"]),
-            "status": txn["status"],
-            "retryCount": txn["retry_count"],
-            "failureReason": txn.get("failure_reason", ""),
-            "requestId": request_id,
-            # What the statistics rollup needs (transfers/rollups.py): the kind, the IST day of
-            # creation, and what this record was counted as before this settlement.
-            "kind": txn.get("kind", TransactionKind.TRANSFER),
-            "createdAt": txn["created_at"].isoformat(),
-            "previousStatus": txn.get("counted_status") or "",
-        },
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "created_at": now,
-        "delivered_at": None,
+def _event_append(session, event_type: str, txn: dict, request_id: str, now: datetime) -> None:
+    """The settlement's outbox event, ordered by the sender's account."""
+    payload = {
+        "transactionId": str(txn["_id"]),
+        "fromAccount": str(txn["from_account_id"]),
+        "toAccount": str(txn["to_account_id"]),
+        "amount": int(txn["amount"]),
+        "status": txn["status"],
+        "retryCount": txn["retry_count"],
+        "failureReason": txn.get("failure_reason", ""),
+        "requestId": request_id,
+        # What the statistics rollup needs (transfers/rollups.py): the kind, the IST day of
+        # creation, and what this record was counted as before this settlement.
+        "kind": txn.get("kind", TransactionKind.TRANSFER),
+        "createdAt": txn["created_at"].isoformat(),
+        "previousStatus": txn.get("counted_status") or "",
     }
+    outbox_append(session, event_type=event_type, aggregate_id=txn["from_account_id"], payload=payload, now=now)
 
 
 # --- step 4: recording a business failure -----------------------------------------------------
@@ -564,26 +587,37 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
     detail = getattr(refusal, "reason", refusal.code)
 
     def write(session):
-        now = _now()
+        now = now_ms()
         failed = collection(Transaction).find_one_and_update(
             {"_id": txn["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": txn["attempt_id"]},
-            {"$set": {"status": TransactionStatus.FAILED, "failure_reason": refusal.message,
-                      "failure_code": refusal.code, "failure_detail": detail, "lease_expires_at": None,
-                      "updated_at": now},
-             "$inc": {"retry_count": 1}},
-            return_document=ReturnDocument.AFTER, session=session,
+            {
+                "$set": {
+                    "status": TransactionStatus.FAILED,
+                    "failure_reason": refusal.message,
+                    "failure_code": refusal.code,
+                    "failure_detail": detail,
+                    "lease_expires_at": None,
+                    "updated_at": now,
+                },
+                "$inc": {"retry_count": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
         )
         if failed is None:
             raise _ClaimLost()
-        collection(AuditLog).insert_one(
-            audit_document(
-                action=action, status="FAILURE", user_id=txn["initiated_by"], actor_id=_actor_of(txn),
-                transaction_id=str(txn["_id"]),
-                details=_audit_details(txn, reason=detail), request_id=request_id, now=now,
-            ),
-            session=session,
+        audit_append(
+            session,
+            action=action,
+            status="FAILURE",
+            user_id=txn["initiated_by"],
+            actor_id=_actor_of(txn),
+            transaction_id=str(txn["_id"]),
+            details=_audit_details(txn, reason=detail),
+            request_id=request_id,
+            now=now,
         )
-        collection(OutboxEvent).insert_one(_event_doc("transaction.failed", failed, request_id, now), session=session)
+        _event_append(session, "transaction.failed", failed, request_id, now)
         return failed
 
     # _ClaimLost propagates: the record is someone else's now, and _execute answers by its state.
@@ -602,12 +636,14 @@ def transfers_recover_stale(*, now: datetime | None = None, limit: int = 100) ->
     conditionally on `attempt_id`, so whichever commits first wins and the other changes
     nothing. Interruption is not the user's failure, so `retry_count` is not increased.
     """
-    now = now or _now()
+    now = now or now_ms()
     stale = list(
-        collection(Transaction).find(
+        collection(Transaction)
+        .find(
             {"status": TransactionStatus.PROCESSING, "lease_expires_at": {"$lt": now}},
             {"_id": 1, "attempt_id": 1},
-        ).limit(limit)
+        )
+        .limit(limit)
     )
     counts = {"found": len(stale), "recovered": 0, "skipped": 0}
     for item in stale:
@@ -627,20 +663,33 @@ def transfers_recover_stale(*, now: datetime | None = None, limit: int = 100) ->
 
 def _settle_interrupted(session, item: dict, now: datetime) -> bool:
     settled = collection(Transaction).find_one_and_update(
-        {"_id": item["_id"], "status": TransactionStatus.PROCESSING, "attempt_id": item["attempt_id"],
-         "lease_expires_at": {"$lt": now}},
-        {"$set": {"status": TransactionStatus.FAILED, "failure_reason": INTERRUPTED_REASON,
-                  "failure_code": "interrupted", "lease_expires_at": None, "updated_at": _now()}},
-        return_document=ReturnDocument.AFTER, session=session,
+        {
+            "_id": item["_id"],
+            "status": TransactionStatus.PROCESSING,
+            "attempt_id": item["attempt_id"],
+            "lease_expires_at": {"$lt": now},
+        },
+        {
+            "$set": {
+                "status": TransactionStatus.FAILED,
+                "failure_reason": INTERRUPTED_REASON,
+                "failure_code": "interrupted",
+                "lease_expires_at": None,
+                "updated_at": now_ms(),
+            }
+        },
+        return_document=ReturnDocument.AFTER,
+        session=session,
     )
     if settled is None:
         return False
-    collection(AuditLog).insert_one(
-        audit_document(
-            action=AuditAction.TRANSFER_RECOVERED, status="FAILURE", user_id=settled["initiated_by"],
-            transaction_id=str(settled["_id"]), details=_audit_details(settled, reason="interrupted"),
-        ),
-        session=session,
+    audit_append(
+        session,
+        action=AuditAction.TRANSFER_RECOVERED,
+        status="FAILURE",
+        user_id=settled["initiated_by"],
+        transaction_id=str(settled["_id"]),
+        details=_audit_details(settled, reason="interrupted"),
     )
-    collection(OutboxEvent).insert_one(_event_doc("transaction.failed", settled, "", _now()), session=session)
+    _event_append(session, "transaction.failed", settled, "", now_ms())
     return True

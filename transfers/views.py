@@ -2,75 +2,32 @@
 
 The transfer page mirrors the seed's idempotency-aware workflow: the server issues a key with
 the form; retries post the same key; a changed recipient or amount gets a new key
-(transfers.forms.MoneyForm.clean). HTMX requests get the `transfer-panel` partial of the same
+(transfers.pages.run_transfer). HTMX requests get the `transfer-panel` partial of the same
 template; everything also works as plain form posts (POST -> redirect -> GET ?key=...).
 """
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
-from django_htmx.http import trigger_client_event
 
+from accounts.policy import USER, policy
 from accounts.selectors import account_for_user
-from adminpanel.selectors import transaction_row
-from aegis.errors import AegisError, NotFound, ValidationFailed
-from aegis.keyset import InvalidCursor
-from aegis.observability import observe_transfer
-from aegis.policy import USER, policy
+from aegis.keyset import listing_page
+from aegis.pages import keyset_read, render_page
 from ledger.selectors import page_number
-from transfers import exceptions as exc
 from transfers.forms import MoneyForm, initial_from_transaction, new_idempotency_key
-from transfers.selectors import account_history, transaction_for_key
+from transfers.pages import announce, run_transfer
+from transfers.selectors import account_history, sender_check, transaction_for_key, transaction_row
 from transfers.services import transfer_create
 
 TEMPLATE = "transfers/transfer_form.html"
-FIELD_OF = {"amount": "amount", "note": "note", "toAccount": "to_account"}
 
 
-def render_page(request: HttpRequest, template: str, partial: str | None, context: dict, status: int = 200):
-    """The full page, or for an HTMX request the named partial of the same template.
-
-    For HTMX requests, pending Django messages travel as an `aegis:toasts` client event
-    (HX-Trigger) that static/js/aegis.js turns into toasts; full pages render them in base.html.
-    """
-    if not request.htmx or not partial:
-        response = render(request, template, context, status=status)
-    else:
-        response = render(request, f"{template}#{partial}", context, status=status)
-        toasts = [{"level": m.level_tag or "info", "text": str(m)} for m in messages.get_messages(request)]
-        if toasts:
-            trigger_client_event(response, "aegis:toasts", {"items": toasts})
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
-def run_transfer(call, *, form: MoneyForm, lookup) -> tuple[dict | None, str]:
-    """Call the service; return (the transaction document or None, a message for people).
-
-    Business refusals carry the FAILED record; errors about one field go back onto the form.
-    """
-    try:
-        return observe_transfer("page", call).transaction, ""
-    except (exc.TransferFailed, exc.RetriesExhausted) as err:
-        return err.transaction, err.message
-    except exc.TransferInFlight as err:
-        return lookup(), err.message
-    except ValidationFailed as err:
-        form.add_error(FIELD_OF.get(err.field or ""), err.message)
-    except NotFound as err:
-        form.add_error("to_account", err.message)
-    except AegisError as err:  # self-transfer, key reused, busy (503: retry with the same key)...
-        form.add_error(None, err.message)
-    return None, ""
-
-
-def result_form(txn: dict, **kwargs) -> MoneyForm:
+def result_form(txn: dict) -> MoneyForm:
     """An unbound form showing what was sent, with the key that was used (kept for retries)."""
-    return MoneyForm(initial=initial_from_transaction(txn), **kwargs)
+    return MoneyForm(initial=initial_from_transaction(txn))
 
 
 @policy(USER, methods=["GET", "POST"], strict="transfer")
@@ -83,25 +40,17 @@ def transfer_page(request: HttpRequest):
     if request.method == "GET":
         key = request.GET.get("key", "")[:100]
         txn = transaction_for_key(from_account_id=account.pk, idempotency_key=key) if key else None
-        form = (
-            MoneyForm(initial=initial_from_transaction(txn), from_account_id=account.pk)
-            if txn
-            else MoneyForm(initial={"idempotency_key": new_idempotency_key()}, from_account_id=account.pk)
-        )
+        form = result_form(txn) if txn else MoneyForm(initial={"idempotency_key": new_idempotency_key()})
         context |= {"form": form, "txn": transaction_row(txn) if txn else None}
         return render_page(request, TEMPLATE, "transfer-panel", context)
 
-    form = MoneyForm(request.POST, from_account_id=account.pk)
-    if not account.is_active:
-        form.is_valid()
-        messages.error(request, "Your account is not active, so it cannot send money.")
-        return render_page(request, TEMPLATE, "transfer-panel", context | {"form": form})
+    form = MoneyForm(request.POST)
     if not form.is_valid():
         return render_page(request, TEMPLATE, "transfer-panel", context | {"form": form})
 
-    data = form.cleaned_data
-    txn, outcome = run_transfer(
-        lambda: transfer_create(
+    def send(data: dict):
+        sender_check(account=account)  # a frozen account is refused before any record is written
+        return transfer_create(
             actor=request.user,
             from_account_id=str(account.pk),
             to_account_id=data["to_account"],
@@ -109,10 +58,10 @@ def transfer_page(request: HttpRequest):
             idempotency_key=data["idempotency_key"],
             note=data["note"],
             request_id=getattr(request, "request_id", ""),
-        ),
-        form=form,
-        lookup=lambda: transaction_for_key(from_account_id=account.pk, idempotency_key=data["idempotency_key"]),
-    )
+        )
+
+    txn, outcome = run_transfer(send, form=form, from_account_id=account.pk)
+    data = form.cleaned_data
     if txn is None:
         if outcome:
             form.add_error(None, outcome)
@@ -121,13 +70,13 @@ def transfer_page(request: HttpRequest):
             form.data["idempotency_key"] = data["idempotency_key"]
         return render_page(request, TEMPLATE, "transfer-panel", context | {"form": form})
 
-    _toast_for(request, txn, outcome)
+    announce(request, txn, outcome, done="Transfer completed.", failed="Transfer failed")
     if not request.htmx:  # POST -> redirect -> GET: a reload shows the result, never re-posts
         return redirect(f"{reverse('transfers:create')}?key={txn['idempotency_key']}")
     account.refresh_from_db()
     context |= {
         "account": account,
-        "form": result_form(txn, from_account_id=account.pk),
+        "form": result_form(txn),
         "txn": transaction_row(txn),
         "outcome": outcome,
         "key_renewed": form.key_renewed,
@@ -135,26 +84,17 @@ def transfer_page(request: HttpRequest):
     return render_page(request, TEMPLATE, "transfer-panel", context)
 
 
-def _toast_for(request: HttpRequest, txn: dict, outcome: str) -> None:
-    status = txn.get("status")
-    if status == "COMPLETED":
-        messages.success(request, "Transfer completed.")
-    elif status == "FAILED":
-        messages.error(request, f"Transfer failed: {txn.get('failure_reason') or outcome}")
-    else:
-        messages.info(request, outcome or "Transfer is being processed.")
-
-
 @policy(USER, methods=["GET"])
 def transaction_list(request: HttpRequest):
     account = account_for_user(user=request.user)
-    page, notice = {"rows": [], "newer": "", "older": ""}, ""
+    page, notice = listing_page([]), ""
     if account is not None:
-        cursor, number = request.GET.get("cursor", ""), page_number(request.GET.get("page", 1))
-        try:
-            page = account_history(account=account, cursor=cursor, page=number)
-        except InvalidCursor:  # an edited or foreign link: the first page, never an error page
-            page, notice = account_history(account=account), "That page link is no longer valid; here are your latest."
+        page, notice = keyset_read(
+            lambda **at: account_history(account=account, **at),
+            cursor=request.GET.get("cursor", ""),
+            page=page_number(request.GET.get("page", 1)),
+            stale="That page link is no longer valid; here are your latest.",
+        )
         page["rows"] = [transaction_row(d, viewer_account_id=account.pk) for d in page["rows"]]
     context = {"account": account, "page": page, "notice": notice}
     return render_page(request, "transfers/transaction_list.html", "history", context)

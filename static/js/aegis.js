@@ -52,7 +52,7 @@
 })();
 // The idle-timeout warning. The server tells how many seconds the session has left until the
 // idle and the absolute limit, on <body> and in the X-Aegis-Session-Idle / -Left headers of every
-// response (aegis.session_end), so polls and htmx requests keep this page's clock true; tabs
+// response (accounts.session_end), so polls and htmx requests keep this page's clock true; tabs
 // share the latest deadlines through localStorage. A minute before the idle limit a banner offers
 // "Stay signed in" (POST /session/keepalive, which counts as activity); at the limit the page
 // reloads itself, and the server answers with the login page saying why.

@@ -53,14 +53,14 @@ def test_passwords_of_12_and_1024_characters_are_accepted(api):
     assert register(api, email="b@example.com", password="q7" * 512).status_code == 201
 
 
-def test_64_emoji_password_registers_and_logs_in(api):
+def test_64_emoji_password_registers_and_logs_in(api, production_hashers):
     assert len(EMOJI_PASSWORD) == 64
     assert register(api, password=EMOJI_PASSWORD).status_code == 201
     assert api.post(LOGIN, {"email": "asha@example.com", "password": EMOJI_PASSWORD}).status_code == 200
     assert api.post(LOGIN, {"email": "asha@example.com", "password": EMOJI_PASSWORD[:-1]}).status_code == 401
 
 
-def test_long_passwords_differing_after_byte_72_do_not_match():
+def test_long_passwords_differing_after_byte_72_do_not_match(production_hashers):
     first = "p" * 100 + "A"
     second = "p" * 100 + "B"
     encoded = make_password(first)

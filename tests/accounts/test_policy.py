@@ -1,26 +1,36 @@
-"""The policy decorator composes with api_view in either order and keeps its declaration."""
+"""The policy guard on a ninja path (aegis.api.guarded_urls): declared on the URL's view, enforced, errors mapped."""
 
 import json
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
+from ninja import Router, Schema
 
 from accounts.auth import token_issue
+from accounts.policy import SYSTEM, USER, guarded_urls, operation, policy, route_policy
+from aegis.api import AegisAPI, ok
 from aegis.errors import Conflict
-from aegis.http import api_view, json_success
-from aegis.policy import SYSTEM, USER, policy, route_policy
 from tests.factories import make_user
 
+router = Router()
 
-def handler(request):
-    if request.json.get("boom"):
+
+class Body(Schema):
+    boom: bool = False
+
+
+def handler(request, payload: Body):
+    if payload.boom:
         raise Conflict("Boom.")
-    return json_success({"who": str(request.user.pk)})
+    return ok(who=str(request.user.pk))
 
 
-OUTER = policy(USER, methods=["POST"])(api_view(handler))
-INNER = api_view(policy(USER, methods=["POST"])(handler))
+operation(router, "POST", "/user", USER, url_name="user", response=dict)(handler)
+operation(router, "POST", "/system", SYSTEM, url_name="system", response=dict)(lambda request: ok())
+api = AegisAPI(urls_namespace="policy-test")
+api.add_router("", router)
+VIEWS = {pattern.name: pattern.callback for pattern in guarded_urls(api, [router])}
 
 
 def call(view, *, user=None, body="{}"):
@@ -31,8 +41,8 @@ def call(view, *, user=None, body="{}"):
     return view(request)
 
 
-@pytest.mark.parametrize("view", [OUTER, INNER], ids=["policy-outside", "api_view-outside"])
-def test_either_order_declares_enforces_and_maps_errors(db, view):
+@pytest.mark.parametrize("view", [VIEWS["user"]], ids=["guarded-ninja-path"])
+def test_the_guard_declares_enforces_and_maps_errors(db, view):
     assert route_policy(view).access == USER
     assert view.csrf_exempt is True
     assert call(view).status_code == 401
@@ -46,7 +56,7 @@ def test_either_order_declares_enforces_and_maps_errors(db, view):
 
 
 def test_system_policy_admits_only_the_system_user(db):
-    view = policy(SYSTEM, methods=["POST"])(api_view(handler))
+    view = VIEWS["system"]
     assert call(view, user=make_user(role="ADMIN")).status_code == 403
     assert call(view, user=make_user(is_system=True)).status_code == 200
 

@@ -171,7 +171,7 @@ def test_limits_come_from_the_environment(name, monkeypatch):
         aegis_settings.env_rate(name, "1/1s")
 
 
-# --- the counter itself (aegis.ratelimits.limits_hit) ------------------------------------------
+# --- the counter itself (accounts.ratelimits.limits_hit) ------------------------------------------
 def _counters(key):
     from accounts.models import RateLimitCounter
     from aegis.mongo import collection
@@ -180,8 +180,8 @@ def _counters(key):
 
 
 def test_one_document_holds_every_group_of_a_client_with_separate_counts(db):
+    from accounts.ratelimits import Limit, limits_hit
     from aegis.errors import RateLimited
-    from aegis.ratelimits import Limit, limits_hit
 
     both = [Limit("global", "5/15m"), Limit("strict:transfer", "2/15m")]
     limits_hit(key="10.9.0.1", limits=both)
@@ -196,9 +196,9 @@ def test_one_document_holds_every_group_of_a_client_with_separate_counts(db):
 
 
 def test_a_new_window_starts_the_count_again(db, monkeypatch):
-    from aegis import ratelimits
+    from accounts import ratelimits
+    from accounts.ratelimits import Limit, limits_hit
     from aegis.errors import RateLimited
-    from aegis.ratelimits import Limit, limits_hit
 
     clock = [1_800_000_000.25]  # 0.25 s into a 1-second window
     monkeypatch.setattr(ratelimits, "_now", lambda: clock[0])
@@ -213,8 +213,8 @@ def test_a_new_window_starts_the_count_again(db, monkeypatch):
 
 
 def test_a_host_whose_clock_lags_adds_to_the_newer_window_instead_of_resetting_it(db, monkeypatch):
-    from aegis import ratelimits
-    from aegis.ratelimits import Limit, limits_hit
+    from accounts import ratelimits
+    from accounts.ratelimits import Limit, limits_hit
 
     per_minute = [Limit("global", "10/1m")]
     monkeypatch.setattr(ratelimits, "_now", lambda: 1_800_000_060.5)  # a host already in the next minute
@@ -225,9 +225,9 @@ def test_a_host_whose_clock_lags_adds_to_the_newer_window_instead_of_resetting_i
 
 
 def test_retry_after_waits_for_the_longest_exceeded_limit(db, monkeypatch):
-    from aegis import ratelimits
+    from accounts import ratelimits
+    from accounts.ratelimits import Limit, limits_hit
     from aegis.errors import RateLimited
-    from aegis.ratelimits import Limit, limits_hit
 
     monkeypatch.setattr(ratelimits, "_now", lambda: 1_800_000_000.0)  # a multiple of 60 and 3600
     both = [Limit("strict:auth", "1/1m"), Limit("global", "1/1h")]
@@ -238,8 +238,8 @@ def test_retry_after_waits_for_the_longest_exceeded_limit(db, monkeypatch):
 
 
 def test_check_only_reads_and_refuses_at_the_limit(db):
+    from accounts.ratelimits import limit_hit
     from aegis.errors import RateLimited
-    from aegis.ratelimits import limit_hit
 
     limit_hit(group="login-account", rate="2/15m", key="asha@example.com", increment=False)  # no document yet
     for _ in range(2):
@@ -254,7 +254,7 @@ def test_concurrent_first_hits_on_a_new_key_all_count(db):
 
     from django.db import connections
 
-    from aegis.ratelimits import Limit, limits_hit
+    from accounts.ratelimits import Limit, limits_hit
 
     def hit(_):
         try:
@@ -282,7 +282,7 @@ def test_a_login_email_that_is_not_valid_utf8_is_refused_cleanly(db):
 
 @pytest.mark.parametrize("group", ["Global", "a.b", "$x", ""])
 def test_group_names_that_could_address_other_fields_are_refused(db, group):
-    from aegis.ratelimits import Limit, limits_hit
+    from accounts.ratelimits import Limit, limits_hit
 
     with pytest.raises(ValueError):
         limits_hit(key="10.9.0.4", limits=[Limit(group, "1/1m")])
@@ -300,9 +300,9 @@ def test_a_strict_route_is_counted_once_per_request(user):
 
 def test_an_oversized_key_is_hashed_and_still_counted(db):
     from accounts.models import RateLimitCounter
+    from accounts.ratelimits import limit_hit
     from aegis.errors import RateLimited
     from aegis.mongo import collection
-    from aegis.ratelimits import limit_hit
 
     key = "x" * 100_000
     limit_hit(group="global", rate="1/15m", key=key)
@@ -317,8 +317,8 @@ def test_counters_expire_through_a_ttl_index(db):
     from datetime import UTC
 
     from accounts.models import RateLimitCounter
+    from accounts.ratelimits import Limit, limits_hit
     from aegis.mongo import collection
-    from aegis.ratelimits import Limit, limits_hit
 
     indexes = collection(RateLimitCounter).index_information()
     ttl = [spec for spec in indexes.values() if "expireAfterSeconds" in spec]

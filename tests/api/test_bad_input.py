@@ -133,8 +133,16 @@ def test_unknown_frozen_and_closed_recipients_get_one_answer(pair):
     for key, to in (("u", str(ObjectId())), ("f", str(frozen.pk)), ("c", str(closed.pk))):
         response = client.post("/api/transactions", payload(sender, receiver, toAccount=to, idempotencyKey=key))
         body = response.json()
-        answers.append((response.status_code, body["code"], body["message"], sorted(body),
-                        body["transaction"]["failureCode"], body["transaction"]["failureReason"]))
+        answers.append(
+            (
+                response.status_code,
+                body["code"],
+                body["message"],
+                sorted(body),
+                body["transaction"]["failureCode"],
+                body["transaction"]["failureReason"],
+            )
+        )
     assert len(set(map(str, answers))) == 1, answers
     assert answers[0][:3] == (422, "recipient_unavailable", "This account cannot receive payments.")
     # The real reason is kept for staff: in the audit entry and on the record (never serialized).
@@ -191,8 +199,14 @@ def test_bad_paging_is_400(pair, query):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("status=DONE", "status"), ("accountId=xyz", "accountId"), ("limit=x", "limit"),
-     ("accountId=" + "a" * 24 + "%0A", "accountId"), ("page=5%0A", "page"), ("page=" + "9" * 30, "page")],
+    [
+        ("status=DONE", "status"),
+        ("accountId=xyz", "accountId"),
+        ("limit=x", "limit"),
+        ("accountId=" + "a" * 24 + "%0A", "accountId"),
+        ("page=5%0A", "page"),
+        ("page=" + "9" * 30, "page"),
+    ],
 )
 def test_bad_admin_filters_are_400(query, field):
     admin = make_user(role=Role.ADMIN)

@@ -11,8 +11,8 @@ import pytest
 from django.test import override_settings
 
 from accounts.services import system_bootstrap
+from events.dispatcher import Dispatcher
 from ledger.reconcile import ledger_reconcile
-from notifications.outbox import Dispatcher
 from tests.accounts.conftest import ApiClient
 
 pytestmark = pytest.mark.usefixtures("generous_limits")

@@ -1,4 +1,4 @@
-"""A session's end in a real browser (static/js/aegis.js, aegis.session_end): the warning before
+"""A session's end in a real browser (static/js/aegis.js, accounts.session_end): the warning before
 the idle limit and its "Stay signed in"; the page leaving for the login page, which says why,
 when the limit passes; and the dashboard's background refresh after a freeze, which loads the
 login page in the window instead of pasting it into the balance card."""

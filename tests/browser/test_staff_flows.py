@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from notifications.outbox import Dispatcher
+from events.dispatcher import Dispatcher
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD, make_account, make_user
 from transfers import exceptions as exc

@@ -46,7 +46,10 @@ def test_busy_port_is_reported_clearly(tmp_path):
             embedded.start(storage=str(tmp_path / "db"), port=port)
         result = subprocess.run(
             [sys.executable, "-m", "aegis.embedded", "start", "--data", str(tmp_path / "d"), "--port", str(port)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 2
     assert "already in use" in result.stderr
@@ -60,8 +63,12 @@ def _dead_uri():
 def test_unreachable_database_is_one_clear_line():
     env = dict(os.environ, MONGODB_URI=_dead_uri(), AEGIS_DB_TIMEOUT_MS="300")
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -76,10 +83,10 @@ def test_healthz_is_503_when_the_database_is_down():
         "from django.test import Client; r = Client().get('/healthz');"
         "print(r.status_code, r.json()['status'])"
     )
-    env = dict(os.environ, MONGODB_URI=_dead_uri(), AEGIS_DB_TIMEOUT_MS="300",
-               DJANGO_SETTINGS_MODULE="aegis.settings")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = dict(os.environ, MONGODB_URI=_dead_uri(), AEGIS_DB_TIMEOUT_MS="300", DJANGO_SETTINGS_MODULE="aegis.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.split() == ["503", "unavailable"], result.stderr
 
 

@@ -71,9 +71,7 @@ def _insert(coll, moments, scope="a"):
 def _walk_all(coll, *, limit, floor, window=timedelta(hours=1)):
     pages, cursor = [], None
     while True:
-        page = window_page(
-            coll, {"scope": "a"}, limit=limit, floor=floor, cursor=cursor, now=NOW, window=window
-        )
+        page = window_page(coll, {"scope": "a"}, limit=limit, floor=floor, cursor=cursor, now=NOW, window=window)
         pages.append(page)
         if page.older is None:
             return pages

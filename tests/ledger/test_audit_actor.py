@@ -38,8 +38,13 @@ def test_only_staff_may_be_named_as_requesting_a_funding(bank):
     from aegis.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        system_fund(actor=bank.system_user, to_account_id=str(make_account().pk), amount_paise=100,
-                    idempotency_key="k", requested_by=make_user())
+        system_fund(
+            actor=bank.system_user,
+            to_account_id=str(make_account().pk),
+            amount_paise=100,
+            idempotency_key="k",
+            requested_by=make_user(),
+        )
 
 
 def test_freeze_unfreeze_and_requeue_name_the_staff_member(bank, settings):
@@ -51,7 +56,7 @@ def test_freeze_unfreeze_and_requeue_name_the_staff_member(bank, settings):
         entry = AuditLog.objects.get(action=action)
         assert (entry.user_id, entry.actor_id) == (str(account.user_id), str(staff.pk))
 
-    from notifications.outbox import outbox_requeue
+    from events.services import outbox_requeue
 
     park_outbox_events(settings)
     assert outbox_requeue(actor=staff) >= 1
@@ -66,8 +71,13 @@ def test_staff_see_the_real_reason_a_recipient_refused(bank, fund, settings):
     sender, frozen = make_account(), make_account(status=AccountStatus.FROZEN)
     fund(sender, 10_000)
     with pytest.raises(TransferFailed):
-        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(frozen.pk),
-                        amount_paise=100, idempotency_key="to-frozen")
+        transfer_create(
+            actor=sender.user,
+            from_account_id=str(sender.pk),
+            to_account_id=str(frozen.pk),
+            amount_paise=100,
+            idempotency_key="to-frozen",
+        )
     txn = collection(Transaction).find_one({"idempotency_key": "to-frozen"})
     staff_page = client_for(staff).get(f"/staff/transactions/{txn['_id']}").content.decode()
     assert "receiver_frozen" in staff_page and "This account cannot receive payments." in staff_page

@@ -22,14 +22,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def busy_bank(fund):
     a, b = fund(make_account(), 100_000), make_account()
     for i in range(3):
-        transfer_create(actor=a.user, from_account_id=str(a.pk), to_account_id=str(b.pk), amount_paise=1_000,
-                        idempotency_key=f"r{i}")
+        transfer_create(
+            actor=a.user,
+            from_account_id=str(a.pk),
+            to_account_id=str(b.pk),
+            amount_paise=1_000,
+            idempotency_key=f"r{i}",
+        )
     return a, b
 
 
 def reconcile_cli(env):
-    return subprocess.run([sys.executable, "manage.py", "reconcile"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "reconcile"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_clean_bank_reconciles(busy_bank, subprocess_env):

@@ -12,9 +12,23 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_short_http_bench_runs_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "loadtest.http_bench", "--clients", "2", "--workers", "2", "--accounts", "6",
-         "--seconds", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "loadtest.http_bench",
+            "--clients",
+            "2",
+            "--workers",
+            "2",
+            "--accounts",
+            "6",
+            "--seconds",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout

@@ -3,8 +3,8 @@
 import pytest
 
 from aegis.mongo import collection
-from notifications.outbox import Dispatcher
-from transfers.models import OutboxEvent
+from events.dispatcher import Dispatcher
+from events.models import OutboxEvent
 from transfers.services import transfer_create
 
 

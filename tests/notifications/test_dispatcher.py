@@ -5,12 +5,14 @@ from datetime import timedelta
 from accounts.models import AccountStatus
 from accounts.services import account_set_status
 from aegis.mongo import collection
+from events.dispatcher import Dispatcher
+from events.models import OutboxDelivery, OutboxEvent
+from events.selectors import outbox_stats
+from events.services import outbox_requeue
 from notifications.handlers import notify_users
-from notifications.models import Notification, OutboxDelivery
-from notifications.outbox import Dispatcher, outbox_requeue, outbox_stats
+from notifications.models import Notification
 from tests.factories import make_account
 from tests.notifications.conftest import drain, events, send
-from transfers.models import OutboxEvent
 
 
 def messages_of(user) -> list[str]:

@@ -11,9 +11,10 @@ import pytest
 from bson import ObjectId
 
 from aegis.mongo import collection, get_db
-from notifications.handlers import notifications_for_event, notify_users, registered_handlers
-from notifications.models import Notification, NotificationCounter, OutboxDelivery
-from notifications.outbox import Dispatcher
+from events.dispatcher import Dispatcher, registered_handlers
+from events.models import OutboxDelivery, OutboxEvent
+from notifications.handlers import notifications_for_event, notify_users
+from notifications.models import Notification, NotificationCounter
 from tests.factories import make_account
 from tests.notifications.conftest import drain, events, send
 from tests.notifications.test_dispatcher_processes import (
@@ -22,7 +23,6 @@ from tests.notifications.test_dispatcher_processes import (
     make_traffic,
     wait_until_all_delivered,
 )
-from transfers.models import OutboxEvent
 from transfers.rollups import HANDLER_NAME, rollup_apply, rollups_read, rollups_recount
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from aegis.mongo import collection, get_db
+from events.models import DispatcherHeartbeat, OutboxDelivery, OutboxEvent
 from notifications.handlers import notifications_for_event
-from notifications.models import DispatcherHeartbeat, Notification, OutboxDelivery
+from notifications.models import Notification
 from tests.factories import make_account
 from tests.notifications.conftest import events
-from transfers.models import OutboxEvent
 from transfers.services import transfer_create
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from django.test import Client
 from accounts.auth import token_issue
 from aegis.mongo import collection
 from aegis.observability import JsonFormatter
+from events.dispatcher import Dispatcher
 from ledger.models import AuditLog
-from notifications.outbox import Dispatcher
 from tests.accounts.conftest import ApiClient
 from tests.factories import make_user
 from tests.notifications.conftest import events

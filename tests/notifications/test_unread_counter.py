@@ -12,14 +12,14 @@ from django.db import connections
 from django.test import Client
 
 from aegis.mongo import collection
+from events.dispatcher import Dispatcher
+from events.models import OutboxEvent
 from notifications.handlers import notify_users
 from notifications.models import Notification, NotificationCounter
-from notifications.outbox import Dispatcher
 from notifications.selectors import unread_count
 from notifications.services import notification_mark_read, notifications_insert, notifications_mark_all_read
 from tests.factories import make_account, make_user
 from tests.notifications.conftest import drain, events, send
-from transfers.models import OutboxEvent
 
 EVENT_IDS = itertools.count(1)
 

@@ -19,10 +19,10 @@ from accounts.auth import token_issue
 from accounts.models import Account, Role, User
 from aegis.clock import bank_day_start, format_instant
 from aegis.mongo import collection
+from events.dispatcher import Dispatcher
 from ledger.models import LedgerEntry
 from notifications.handlers import notify_users
 from notifications.models import Notification
-from notifications.outbox import Dispatcher
 from notifications.selectors import cursor_of
 from tests.factories import make_user
 from transfers.models import Transaction

@@ -1,10 +1,10 @@
 """The staff Events page: the outbox's health, its parked events, and requeueing them."""
 
 from aegis.mongo import collection
+from events.models import OutboxEvent
 from ledger.models import AuditLog
 from tests.factories import park_outbox_events
 from tests.pages.conftest import client_for
-from transfers.models import OutboxEvent
 from transfers.services import system_fund
 
 

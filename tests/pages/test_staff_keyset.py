@@ -13,10 +13,11 @@ from bson import ObjectId
 from accounts.models import Account, User
 from aegis.keyset import MAX_WALKED_PAGE
 from aegis.mongo import collection, get_db
+from events.models import OutboxEvent
 from tests.factories import make_account, make_user
 from tests.pages.conftest import client_for
 from tests.query_plans import examined, recorded, recording_queries
-from transfers.models import OutboxEvent, Transaction
+from transfers.models import Transaction
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FILTERS = ["none", "status", "account", "account+status"]

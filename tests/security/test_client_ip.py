@@ -5,7 +5,7 @@ so a spoofed X-Forwarded-For never changes a client's budget."""
 import pytest
 from django.test import Client, RequestFactory, override_settings
 
-from aegis.ratelimits import client_ip
+from accounts.ratelimits import client_ip
 
 XFF = "HTTP_X_FORWARDED_FOR"
 

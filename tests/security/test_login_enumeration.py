@@ -53,7 +53,7 @@ def test_registration_reveals_a_taken_email_only_where_the_product_must(generous
 
 
 @pytest.mark.slow
-def test_unknown_and_known_emails_take_the_same_time(generous_limits):
+def test_unknown_and_known_emails_take_the_same_time(generous_limits, production_hashers):
     assert settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.BCryptSHA256PasswordHasher"
     known = make_user(email="timed@example.com")
     assert known.password.startswith("bcrypt_sha256$")

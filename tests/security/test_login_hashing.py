@@ -1,4 +1,4 @@
-"""Password checks in flight are bounded (aegis.ratelimits.password_check_slot, issue 13 item 8).
+"""Password checks in flight are bounded (accounts.ratelimits.password_check_slot, issue 13 item 8).
 
 While every slot is taken, a login, a sign-up or a password change answers 429 with
 Retry-After at once (JSON on /api, the error page on pages) instead of queueing behind the
@@ -32,7 +32,7 @@ def one_slot(settings, generous_limits):
 
 def hold_slot_in_a_thread():
     """Start a thread that holds the only slot until the returned event is set."""
-    from aegis.ratelimits import password_check_slot
+    from accounts.ratelimits import password_check_slot
 
     held, release = threading.Event(), threading.Event()
 
@@ -144,7 +144,7 @@ import os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aegis.settings")
 import django
 django.setup()
-from aegis.ratelimits import password_check_slot
+from accounts.ratelimits import password_check_slot
 with password_check_slot():
     print("held", flush=True)
     sys.stdin.read()

@@ -2,7 +2,7 @@
 sleeping), background polls that do not count as activity, and a password change that signs
 out every other session and every API token while keeping the current one.
 
-How a session ends, as a page sees it (aegis.session_end): whatever ended it (idle or absolute
+How a session ends, as a page sees it (accounts.session_end): whatever ended it (idle or absolute
 limit, a freeze, a password change elsewhere, logout), an htmx request answers HX-Redirect to the
 login page instead of the login page's HTML, and the login page says why, once, to that browser
 only. "Stay signed in" (POST /session/keepalive) restarts the idle clock. Staff land on /staff/."""

@@ -1,4 +1,4 @@
-"""Login throttles hold across worker processes: the counters live in MongoDB (aegis.ratelimits),
+"""Login throttles hold across worker processes: the counters live in MongoDB (accounts.ratelimits),
 so attempts made by one OS process count against the budget another one sees. Per-process
 counters would let every process have the full budget. (The bound on password checks in
 flight, shared by processes through flocks, is tested in test_login_hashing.py.)"""

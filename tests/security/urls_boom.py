@@ -2,8 +2,7 @@
 
 from django.urls import path
 
-from aegis.http import api_view
-from aegis.policy import PUBLIC, policy
+from accounts.policy import PUBLIC, policy
 from aegis.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from aegis.urls import urlpatterns as app_patterns
 
@@ -16,7 +15,6 @@ def boom_page(request):
 
 
 @policy(PUBLIC)
-@api_view
 def boom_api(request):
     raise RuntimeError(SECRET_DETAIL)
 

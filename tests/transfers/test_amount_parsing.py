@@ -1,4 +1,4 @@
-"""One amount parser for every surface: refused, never rounded (transfers.money.parse_amount)."""
+"""One amount parser for every surface: refused, never rounded (aegis.money.parse_amount)."""
 
 from decimal import Decimal
 
@@ -6,16 +6,38 @@ import pytest
 from django.test import override_settings
 
 from aegis.errors import ValidationFailed
+from aegis.money import parse_amount
 from tests.accounts.conftest import api_as
 from tests.factories import make_account
 from tests.pages.conftest import client_for
 from transfers.models import Transaction
-from transfers.money import parse_amount
 
 REFUSED_STRINGS = [
-    "10\n", " 10", "10 ", "\t10", "١٠", "１０", "1e1", "1E1", "1_0", "1_000", "1,000", "+10", "-10", "10.",
-    ".5", "10.001", "10.0000000000000000000000000001", "9999.9999999999999999999999999", "0x10", "NaN",
-    "Infinity", "", "10.5.0", "₹10", "1" * 33,
+    "10\n",
+    " 10",
+    "10 ",
+    "\t10",
+    "١٠",
+    "１０",
+    "1e1",
+    "1E1",
+    "1_0",
+    "1_000",
+    "1,000",
+    "+10",
+    "-10",
+    "10.",
+    ".5",
+    "10.001",
+    "10.0000000000000000000000000001",
+    "9999.9999999999999999999999999",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "",
+    "10.5.0",
+    "₹10",
+    "1" * 33,
 ]
 
 
@@ -29,16 +51,37 @@ def test_a_string_outside_the_rule_is_refused_with_the_rule(text):
 
 @pytest.mark.parametrize(
     ("value", "paise"),
-    [("10", 1000), ("10.5", 1050), ("10.50", 1050), ("0.01", 1), ("10000", 1_000_000), ("0010", 1000),
-     (10, 1000), (Decimal("1500.50"), 150050), (Decimal("10.0"), 1000)],
+    [
+        ("10", 1000),
+        ("10.5", 1050),
+        ("10.50", 1050),
+        ("0.01", 1),
+        ("10000", 1_000_000),
+        ("0010", 1000),
+        (10, 1000),
+        (Decimal("1500.50"), 150050),
+        (Decimal("10.0"), 1000),
+    ],
 )
 def test_plain_rupees_become_exact_paise(value, paise):
     assert parse_amount(value) == paise
 
 
 @pytest.mark.parametrize(
-    "value", [Decimal("10.0000000000000000000000000001"), Decimal("9999.9999999999999999999999999"),
-              Decimal("1E+3"), Decimal("1E-7"), Decimal("-5"), Decimal("NaN"), 10.5, True, None, [10], -5]
+    "value",
+    [
+        Decimal("10.0000000000000000000000000001"),
+        Decimal("9999.9999999999999999999999999"),
+        Decimal("1E+3"),
+        Decimal("1E-7"),
+        Decimal("-5"),
+        Decimal("NaN"),
+        10.5,
+        True,
+        None,
+        [10],
+        -5,
+    ],
 )
 def test_numbers_that_are_not_plain_rupees_are_refused(value):
     with pytest.raises(ValidationFailed):

@@ -31,8 +31,15 @@ def test_16_clients_2000_random_transfers_keep_every_invariant(fund, subprocess_
         for n in range(125):
             sender, receiver = rng.sample(ids, 2)
             # Up to ₹2,000 from ₹3,000 balances: insufficient funds happen all the time.
-            ops.append({"op": "transfer", "from": sender, "to": receiver, "amount": rng.randint(1, 200_000),
-                        "key": f"w{worker}-{n}"})
+            ops.append(
+                {
+                    "op": "transfer",
+                    "from": sender,
+                    "to": receiver,
+                    "amount": rng.randint(1, 200_000),
+                    "key": f"w{worker}-{n}",
+                }
+            )
         # After a 503 released its claim, the same-key retry may briefly see it in flight (409).
         specs.append({"ops": ops, "retry_codes": ["transfer_busy", "transfer_in_flight"], "busy_retries": 10})
     results = run_workers(specs, subprocess_env)
@@ -68,7 +75,7 @@ def test_same_key_from_20_clients_at_once_moves_money_once(funded_pair, subproce
 def test_concurrent_retries_of_a_failed_key_run_at_most_once_per_allowed_attempt(funded_pair, subprocess_env):
     sender, receiver = funded_pair
     op = {"op": "transfer", "from": str(sender.pk), "to": str(receiver.pk), "amount": 900_000, "key": "retry-me"}
-    first = run_workers([{"ops": [op]}], subprocess_env, start_delay=0)
+    first = run_workers([{"ops": [op]}], subprocess_env)
     assert first[0]["outcome"] == "failed" and first[0]["retry_count"] == 1
 
     results = run_workers([{"ops": [op]} for _ in range(12)], subprocess_env)
@@ -92,8 +99,18 @@ def test_hot_account_16_clients_all_complete_without_conflict_failures(fund, sub
     hot = fund(make_account(), 5_000_000)  # ₹50,000
     receivers = [str(make_account().pk) for _ in range(8)]
     specs = [
-        {"ops": [{"op": "transfer", "from": str(hot.pk), "to": receivers[(w + n) % 8], "amount": 1_000,
-                  "key": f"hot-{w}-{n}"} for n in range(15)]}
+        {
+            "ops": [
+                {
+                    "op": "transfer",
+                    "from": str(hot.pk),
+                    "to": receivers[(w + n) % 8],
+                    "amount": 1_000,
+                    "key": f"hot-{w}-{n}",
+                }
+                for n in range(15)
+            ]
+        }
         for w in range(16)
     ]
     results = run_workers(specs, subprocess_env)
@@ -115,13 +132,30 @@ def test_hosts_that_do_not_share_a_gate_queue_on_the_server_and_keep_every_invar
     for w in range(12):
         host = {"AEGIS_VAR_DIR": str(tmp_path / f"host-{w % 4}")}
         if w % 2:
-            ops = [{"op": "transfer", "from": str(hot_sender.pk), "to": str(others[(w + n) % 6].pk), "amount": 500,
-                    "key": f"hs-{w}-{n}"} for n in range(12)]
+            ops = [
+                {
+                    "op": "transfer",
+                    "from": str(hot_sender.pk),
+                    "to": str(others[(w + n) % 6].pk),
+                    "amount": 500,
+                    "key": f"hs-{w}-{n}",
+                }
+                for n in range(12)
+            ]
         else:
-            ops = [{"op": "transfer", "from": str(others[(w + n) % 6].pk), "to": str(hot_receiver.pk), "amount": 300,
-                    "key": f"hr-{w}-{n}"} for n in range(12)]
-        specs.append({"ops": ops, "env": host, "retry_codes": ["transfer_busy", "transfer_in_flight"],
-                      "busy_retries": 10})
+            ops = [
+                {
+                    "op": "transfer",
+                    "from": str(others[(w + n) % 6].pk),
+                    "to": str(hot_receiver.pk),
+                    "amount": 300,
+                    "key": f"hr-{w}-{n}",
+                }
+                for n in range(12)
+            ]
+        specs.append(
+            {"ops": ops, "env": host, "retry_codes": ["transfer_busy", "transfer_in_flight"], "busy_retries": 10}
+        )
     stats = []
     results = run_workers(specs, subprocess_env, stats=stats)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aegis.mongo import collection
+from aegis.mongo import collection, get_client
 from aegis.txn_sessions import sessions_of_dead_processes_end
 from ledger.models import LedgerEntry
 from ledger.reconcile import ledger_reconcile
@@ -19,6 +19,7 @@ from transfers.services import transfer_create, transfers_recover_stale
 
 pytestmark = pytest.mark.slow
 
+
 def _wait_for_processing(key: str, proc, timeout: float = 30) -> None:
     started = time.monotonic()
     while collection(Transaction).find_one({"idempotency_key": key, "status": "PROCESSING"}) is None:
@@ -27,14 +28,18 @@ def _wait_for_processing(key: str, proc, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pair, subprocess_env, fail_point,
-                                                                      settings):
+def test_worker_killed_mid_transfer_is_recovered_without_moving_money(
+    funded_pair, subprocess_env, fail_point, settings
+):
     sender, receiver = funded_pair
     # Freeze the worker inside its money transaction, after the debit: the server holds its
     # second findAndModify (the credit) for a minute. Scoped to the worker's connections by
     # appName, so this test's own client is never held. No test hook lives in the money path.
-    fail_point({"failCommands": ["findAndModify"], "appName": "crash-worker", "blockConnection": True,
-                "blockTimeMS": 60_000}, times=1, skip=1)
+    fail_point(
+        {"failCommands": ["findAndModify"], "appName": "crash-worker", "blockConnection": True, "blockTimeMS": 60_000},
+        times=1,
+        skip=1,
+    )
     env = dict(subprocess_env, MONGODB_URI=subprocess_env["MONGODB_URI"] + "&appName=crash-worker")
     op = {"op": "transfer", "from": str(sender.pk), "to": str(receiver.pk), "amount": 70_000, "key": "crash-1"}
     proc = spawn({"ops": [op]}, env)
@@ -52,16 +57,26 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
     assert txn["status"] == "PROCESSING"
     # While the lease holds, a client retry is told the transfer is in flight (409), not run twice.
     with pytest.raises(TransferInFlight):
-        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                        amount_paise=70_000, idempotency_key="crash-1")
+        transfer_create(
+            actor=sender.user,
+            from_account_id=str(sender.pk),
+            to_account_id=str(receiver.pk),
+            amount_paise=70_000,
+            idempotency_key="crash-1",
+        )
     # The dead worker's open transaction still holds the sender's document (its gate): another
     # transfer from that account queues behind it and answers 503 at its deadline, never FAILED,
     # nothing moved, its claim released for the client's retry.
     settings.AEGIS_TRANSFER_DEADLINE_SECONDS = 1
     started = time.monotonic()
     with pytest.raises(TransferBusy):
-        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                        amount_paise=10_000, idempotency_key="behind-the-dead")
+        transfer_create(
+            actor=sender.user,
+            from_account_id=str(sender.pk),
+            to_account_id=str(receiver.pk),
+            amount_paise=10_000,
+            idempotency_key="behind-the-dead",
+        )
     assert time.monotonic() - started < 6
     assert collection(Transaction).find_one({"idempotency_key": "behind-the-dead"})["status"] == "PROCESSING"
     settings.AEGIS_TRANSFER_DEADLINE_SECONDS = 10
@@ -70,7 +85,7 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
     # transaction on the server now instead of after the server's 60 s transaction lifetime.
     noted = list((settings.VAR_DIR / "txn-sessions").glob(f"*--{proc.pid}-*.lsids"))
     assert len(noted) == 1, "the worker did not note its transaction's session"
-    assert sessions_of_dead_processes_end() >= 1
+    assert sessions_of_dead_processes_end(get_client()) >= 1
     assert not noted[0].exists()
     # Then it settles the claim (as if the lease had run out already; the real sweeper waits it).
     transfers_recover_stale(now=datetime.now(UTC) + timedelta(hours=1))
@@ -85,10 +100,20 @@ def test_worker_killed_mid_transfer_is_recovered_without_moving_money(funded_pai
 
     # The accounts are free at once: the client's retries with the same keys complete, exactly once.
     started = time.monotonic()
-    result = transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                             amount_paise=70_000, idempotency_key="crash-1")
-    behind = transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                             amount_paise=10_000, idempotency_key="behind-the-dead")
+    result = transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=70_000,
+        idempotency_key="crash-1",
+    )
+    behind = transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=10_000,
+        idempotency_key="behind-the-dead",
+    )
     assert time.monotonic() - started < 5
     assert result.transaction["status"] == "COMPLETED"
     assert behind.transaction["status"] == "COMPLETED" and not behind.replayed

@@ -26,8 +26,13 @@ from transfers.services import transfer_create, transfers_recover_stale
 
 
 def _send(sender, receiver, *, key, amount=10_000):
-    return transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                           amount_paise=amount, idempotency_key=key)
+    return transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=amount,
+        idempotency_key=key,
+    )
 
 
 def test_a_claim_lost_while_recording_a_refusal_answers_by_the_current_record(funded_pair, fund, fail_point):

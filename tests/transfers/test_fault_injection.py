@@ -1,6 +1,5 @@
 """Faults injected into the real server with its `failCommand` fail point (test commands on)."""
 
-
 from aegis import mongo
 from aegis.mongo import collection
 from ledger.models import LedgerEntry
@@ -15,8 +14,13 @@ def send_until_answered(sender, receiver, paise, key="fault-1", attempts=5):
     answers = []
     for _ in range(attempts):
         try:
-            result = transfer_create(actor=sender.user, from_account_id=str(sender.pk),
-                                     to_account_id=str(receiver.pk), amount_paise=paise, idempotency_key=key)
+            result = transfer_create(
+                actor=sender.user,
+                from_account_id=str(sender.pk),
+                to_account_id=str(receiver.pk),
+                amount_paise=paise,
+                idempotency_key=key,
+            )
             answers.append("ok")
             return result, answers
         except exc.TransferBusy:
@@ -37,8 +41,9 @@ def assert_moved_exactly_once(sender, receiver, paise, key="fault-1"):
 
 def test_transient_errors_inside_the_transaction_are_retried_invisibly(funded_pair, fail_point):
     sender, receiver = funded_pair
-    fail_point({"failCommands": ["findAndModify"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]},
-               times=2)
+    fail_point(
+        {"failCommands": ["findAndModify"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}, times=2
+    )
     before = mongo.conflict_retries
     result, answers = send_until_answered(sender, receiver, 12_345)
     assert answers == ["ok"]  # the client never saw the conflicts
@@ -69,9 +74,17 @@ def test_network_error_on_commit_is_an_unknown_result_committed_once(funded_pair
 
 def test_error_reported_after_the_commit_applied_does_not_apply_it_twice(funded_pair, fail_point):
     sender, receiver = funded_pair
-    fail_point({"failCommands": ["commitTransaction"],
-                "writeConcernError": {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "injected",
-                                      "errInfo": {"wtimeout": True}}})
+    fail_point(
+        {
+            "failCommands": ["commitTransaction"],
+            "writeConcernError": {
+                "code": 64,
+                "codeName": "WriteConcernFailed",
+                "errmsg": "injected",
+                "errInfo": {"wtimeout": True},
+            },
+        }
+    )
     result, answers = send_until_answered(sender, receiver, 42_000)
     assert result.transaction["status"] == "COMPLETED"
     assert_moved_exactly_once(sender, receiver, 42_000)

@@ -51,8 +51,13 @@ def holder(django_db_modify_db_settings):
 
 
 def _send(sender, receiver, key, amount=10_000):
-    return transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                           amount_paise=amount, idempotency_key=key)
+    return transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=amount,
+        idempotency_key=key,
+    )
 
 
 @pytest.mark.parametrize("held", ["sender", "receiver"])
@@ -177,8 +182,9 @@ def test_the_kernel_frees_an_account_whose_holder_process_died(funded_pair, sett
         "print('held', flush=True)\n"
         "time.sleep(120)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", holder_code, str(_stripe_file(sender))],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder_code, str(_stripe_file(sender))], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         settings.AEGIS_TRANSFER_DEADLINE_SECONDS = 1
@@ -199,8 +205,9 @@ def test_the_kernel_frees_an_account_whose_holder_process_died(funded_pair, sett
     assert ledger_reconcile().ok
 
 
-def test_without_its_lock_files_the_gate_steps_aside_and_the_transfer_still_runs(funded_pair, settings, tmp_path,
-                                                                                  caplog):
+def test_without_its_lock_files_the_gate_steps_aside_and_the_transfer_still_runs(
+    funded_pair, settings, tmp_path, caplog
+):
     settings.VAR_DIR = tmp_path
     (tmp_path / "gates").write_text("not a folder")  # every lock file open fails
     sender, receiver = funded_pair

@@ -18,17 +18,17 @@ from django.test import Client
 from accounts.auth import token_issue
 from accounts.models import Role
 from aegis.clock import bank_day_start
-from aegis.http import rupees
+from aegis.money import rupees
 from aegis.mongo import collection
+from events.dispatcher import Dispatcher, registered_handlers
+from events.models import OutboxDelivery, OutboxEvent
 from ledger.reconcile import ledger_reconcile
-from notifications.handlers import notify_users, registered_handlers
-from notifications.models import OutboxDelivery
-from notifications.outbox import Dispatcher
+from notifications.handlers import notify_users
 from tests.factories import make_account, make_user
 from tests.notifications.test_dispatcher_processes import DispatcherProcess
 from tests.transfers.procs import run_workers
 from transfers import exceptions as exc
-from transfers.models import OutboxEvent, StatsRollup, Transaction
+from transfers.models import StatsRollup, Transaction
 from transfers.rollups import SHARDS, rollups_read, rollups_rebuild, rollups_recount
 from transfers.selectors import transaction_stats
 from transfers.services import system_fund, transfer_create, transfers_recover_stale
@@ -297,7 +297,7 @@ def test_concurrent_transfers_failures_retries_and_funding_keep_rollups_exact(fu
                     }
                 )
             specs.append({"ops": ops, "retry_codes": ["transfer_busy", "transfer_in_flight"], "busy_retries": 10})
-        first = run_workers(specs, subprocess_env, start_delay=2)
+        first = run_workers(specs, subprocess_env)
         failed = [r for r in first if r["outcome"] == "failed"]
         assert failed and any(r["outcome"] == "completed" for r in first), first
         by_key = {op["key"]: op for spec in specs for op in spec["ops"]}
@@ -312,11 +312,10 @@ def test_concurrent_transfers_failures_retries_and_funding_keep_rollups_exact(fu
                 for w in range(3)
             ],
             subprocess_env,
-            start_delay=2,
         )
         assert {r["outcome"] for r in second} <= {"completed", "failed", "replayed"}, second
         # And once more, after the funding surely landed: every one of them completes.
-        third = run_workers([{"ops": retries}], subprocess_env, start_delay=0)
+        third = run_workers([{"ops": retries}], subprocess_env)
         assert {r["outcome"] for r in third} <= {"completed", "replayed"}, third
         assert any(r["outcome"] == "completed" and r["retry_count"] >= 1 for r in second + third)
         wait_for_drain()

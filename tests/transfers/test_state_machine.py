@@ -45,8 +45,12 @@ class Bank(RuleBasedStateMachine):
         account = self.accounts[to]
         self.fund_no += 1
         try:
-            system_fund(actor=self.bank.system_user, to_account_id=str(account.pk), amount_paise=amount,
-                        idempotency_key=f"fund-{self.fund_no}")
+            system_fund(
+                actor=self.bank.system_user,
+                to_account_id=str(account.pk),
+                amount_paise=amount,
+                idempotency_key=f"fund-{self.fund_no}",
+            )
         except exc.TransferFailed as failed:
             assert account.pk in self.frozen and failed.code == "recipient_unavailable"
             return
@@ -58,8 +62,13 @@ class Bank(RuleBasedStateMachine):
         sender, receiver = self.accounts[frm], self.accounts[to]
         known = self.keys.get((sender.pk, key))
         try:
-            result = transfer_create(actor=sender.user, from_account_id=str(sender.pk),
-                                     to_account_id=str(receiver.pk), amount_paise=amount, idempotency_key=key)
+            result = transfer_create(
+                actor=sender.user,
+                from_account_id=str(sender.pk),
+                to_account_id=str(receiver.pk),
+                amount_paise=amount,
+                idempotency_key=key,
+            )
         except exc.SelfTransfer:
             assert frm == to
             return
@@ -75,8 +84,12 @@ class Bank(RuleBasedStateMachine):
             assert failed.code in expected
             if failed.code == "insufficient_funds":
                 assert self.balance[sender.pk] < amount and sender.pk not in self.frozen
-            self.keys[(sender.pk, key)] = {"to": receiver.pk, "amount": amount, "status": "FAILED",
-                                           "retries": failed.transaction["retry_count"]}
+            self.keys[(sender.pk, key)] = {
+                "to": receiver.pk,
+                "amount": amount,
+                "status": "FAILED",
+                "retries": failed.transaction["retry_count"],
+            }
             assert failed.transaction["retry_count"] == (known["retries"] + 1 if known else 1)
             return
         if result.replayed:
@@ -87,8 +100,12 @@ class Bank(RuleBasedStateMachine):
         assert sender.pk not in self.frozen and receiver.pk not in self.frozen
         self.balance[sender.pk] -= amount
         self.balance[receiver.pk] += amount
-        self.keys[(sender.pk, key)] = {"to": receiver.pk, "amount": amount, "status": "COMPLETED",
-                                       "retries": result.transaction["retry_count"]}
+        self.keys[(sender.pk, key)] = {
+            "to": receiver.pk,
+            "amount": amount,
+            "status": "COMPLETED",
+            "retries": result.transaction["retry_count"],
+        }
 
     @rule(index=st.integers(0, ACCOUNTS - 1))
     def freeze(self, index):
@@ -125,6 +142,7 @@ class Bank(RuleBasedStateMachine):
 @pytest.mark.slow
 def test_bank_state_machine():
     runner = Bank.TestCase
-    runner.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
-                               suppress_health_check=[HealthCheck.too_slow])
+    runner.settings = settings(
+        max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     runner("runTest").runTest()

@@ -8,17 +8,24 @@ from accounts.models import AccountStatus
 from accounts.services import account_set_status
 from aegis.errors import NotFound, PermissionDenied, ValidationFailed
 from aegis.mongo import collection
+from events.models import OutboxEvent
 from ledger.models import AuditLog, LedgerEntry
 from ledger.reconcile import ledger_reconcile
 from tests.factories import make_account
 from transfers import exceptions as exc
-from transfers.models import OutboxEvent, Transaction
+from transfers.models import Transaction
 from transfers.services import system_fund, transfer_create, transfers_recover_stale
 
 
 def send(sender, receiver, paise, key="k1", **kw):
-    return transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id=str(receiver.pk),
-                           amount_paise=paise, idempotency_key=key, **kw)
+    return transfer_create(
+        actor=sender.user,
+        from_account_id=str(sender.pk),
+        to_account_id=str(receiver.pk),
+        amount_paise=paise,
+        idempotency_key=key,
+        **kw,
+    )
 
 
 def balances(*accounts):
@@ -40,7 +47,9 @@ def test_completed_transfer_moves_money_and_writes_everything_once(funded_pair):
     assert balances(sender, receiver) == [500_000 - 150_050, 150_050]
     entries = list(LedgerEntry.objects.filter(transaction_id=txn["_id"]).order_by("type"))
     assert [(e.type, e.amount, e.balance_after) for e in entries] == [
-        ("CREDIT", 150_050, 150_050), ("DEBIT", 150_050, 349_950)]
+        ("CREDIT", 150_050, 150_050),
+        ("DEBIT", 150_050, 349_950),
+    ]
     assert AuditLog.objects.filter(transaction_id=str(txn["_id"]), action="TRANSFER_SUCCESS").count() == 1
     events = list(collection(OutboxEvent).find({"payload.transactionId": str(txn["_id"])}))
     assert [e["event_type"] for e in events] == ["transaction.completed"]
@@ -82,8 +91,13 @@ def test_sender_must_belong_to_the_caller_before_anything_else(funded_pair, send
     attacker = make_account()
     account_id = {"foreign": str(victim.pk), "malformed": "not-an-id", "missing": "0123456789abcdef01234567"}[sender_id]
     with pytest.raises(NotFound):
-        transfer_create(actor=attacker.user, from_account_id=account_id, to_account_id=str(receiver.pk),
-                        amount_paise=100, idempotency_key="k1")
+        transfer_create(
+            actor=attacker.user,
+            from_account_id=account_id,
+            to_account_id=str(receiver.pk),
+            amount_paise=100,
+            idempotency_key="k1",
+        )
     # Nothing was written against the victim's account, not even a FAILED record.
     assert collection(Transaction).count_documents({"from_account_id": victim.pk, "idempotency_key": "k1"}) == 0
     assert balances(victim) == [500_000]
@@ -97,8 +111,12 @@ def test_insufficient_funds_is_recorded_failed_then_retry_succeeds(funded_pair, 
     assert (failed["status"], failed["retry_count"], raised.value.code) == ("FAILED", 1, "insufficient_funds")
     assert "Insufficient funds" in failed["failure_reason"]
     assert AuditLog.objects.filter(transaction_id=str(failed["_id"]), action="TRANSFER_FAILED").count() == 1
-    assert collection(OutboxEvent).count_documents({"payload.transactionId": str(failed["_id"]),
-                                                    "event_type": "transaction.completed"}) == 0
+    assert (
+        collection(OutboxEvent).count_documents(
+            {"payload.transactionId": str(failed["_id"]), "event_type": "transaction.completed"}
+        )
+        == 0
+    )
     assert collection(LedgerEntry).count_documents({"transaction_id": failed["_id"]}) == 0
 
     fund(sender, 200_000)
@@ -147,9 +165,16 @@ def test_frozen_sender_cannot_move_money(funded_pair, bank):
 
 @pytest.mark.parametrize(
     ("paise", "key", "note", "field"),
-    [(0, "k", "", "amount"), (-5, "k", "", "amount"), (1_000_001, "k", "", "amount"), (True, "k", "", "amount"),
-     (100, "", "", "idempotencyKey"), (100, "x" * 101, "", "idempotencyKey"), (100, "a\nb", "", "idempotencyKey"),
-     (100, "k", "n" * 141, "note")],
+    [
+        (0, "k", "", "amount"),
+        (-5, "k", "", "amount"),
+        (1_000_001, "k", "", "amount"),
+        (True, "k", "", "amount"),
+        (100, "", "", "idempotencyKey"),
+        (100, "x" * 101, "", "idempotencyKey"),
+        (100, "a\nb", "", "idempotencyKey"),
+        (100, "k", "n" * 141, "note"),
+    ],
 )
 def test_invalid_requests_are_refused_before_anything_is_written(funded_pair, paise, key, note, field):
     sender, receiver = funded_pair
@@ -169,8 +194,13 @@ def test_self_transfer_is_refused_before_anything_is_written(funded_pair):
 def test_unknown_recipient_and_other_currency_are_the_same_recorded_refusal(funded_pair):
     sender, _ = funded_pair
     with pytest.raises(exc.TransferFailed) as unknown:
-        transfer_create(actor=sender.user, from_account_id=str(sender.pk), to_account_id="0123456789abcdef01234567",
-                        amount_paise=100, idempotency_key="k2")
+        transfer_create(
+            actor=sender.user,
+            from_account_id=str(sender.pk),
+            to_account_id="0123456789abcdef01234567",
+            amount_paise=100,
+            idempotency_key="k2",
+        )
     dollars = make_account(currency="USD")
     with pytest.raises(exc.TransferFailed) as other_currency:
         send(sender, dollars, 100)
@@ -185,12 +215,24 @@ def test_unknown_recipient_and_other_currency_are_the_same_recorded_refusal(fund
 def test_key_in_flight_answers_conflict(funded_pair):
     sender, receiver = funded_pair
     now = datetime.now(UTC)
-    collection(Transaction).insert_one({
-        "from_account_id": sender.pk, "to_account_id": receiver.pk, "amount": 100, "currency": "INR",
-        "kind": "TRANSFER", "status": "PROCESSING", "retry_count": 0, "idempotency_key": "k1",
-        "fingerprint": _fp(receiver, 100), "attempt_id": "other", "lease_expires_at": now + timedelta(seconds=30),
-        "initiated_by": str(sender.user.pk), "created_at": now, "updated_at": now,
-    })
+    collection(Transaction).insert_one(
+        {
+            "from_account_id": sender.pk,
+            "to_account_id": receiver.pk,
+            "amount": 100,
+            "currency": "INR",
+            "kind": "TRANSFER",
+            "status": "PROCESSING",
+            "retry_count": 0,
+            "idempotency_key": "k1",
+            "fingerprint": _fp(receiver, 100),
+            "attempt_id": "other",
+            "lease_expires_at": now + timedelta(seconds=30),
+            "initiated_by": str(sender.user.pk),
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
     with pytest.raises(exc.TransferInFlight) as raised:
         send(sender, receiver, 100)
     assert raised.value.status == 409
@@ -205,13 +247,27 @@ def _fp(receiver, paise):
 def test_stale_processing_is_recovered_as_failed_without_moving_money(funded_pair):
     sender, receiver = funded_pair
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
-    collection(Transaction).insert_one({
-        "from_account_id": sender.pk, "to_account_id": receiver.pk, "amount": 100, "currency": "INR",
-        "kind": "TRANSFER", "status": "PROCESSING", "retry_count": 0, "idempotency_key": "k1", "note": "",
-        "fingerprint": _fp(receiver, 100), "attempt_id": "dead-worker", "lease_expires_at": long_ago,
-        "initiated_by": str(sender.user.pk), "created_at": long_ago, "updated_at": long_ago,
-        "failure_reason": "", "failure_code": "",
-    })
+    collection(Transaction).insert_one(
+        {
+            "from_account_id": sender.pk,
+            "to_account_id": receiver.pk,
+            "amount": 100,
+            "currency": "INR",
+            "kind": "TRANSFER",
+            "status": "PROCESSING",
+            "retry_count": 0,
+            "idempotency_key": "k1",
+            "note": "",
+            "fingerprint": _fp(receiver, 100),
+            "attempt_id": "dead-worker",
+            "lease_expires_at": long_ago,
+            "initiated_by": str(sender.user.pk),
+            "created_at": long_ago,
+            "updated_at": long_ago,
+            "failure_reason": "",
+            "failure_code": "",
+        }
+    )
     assert transfers_recover_stale() == {"found": 1, "recovered": 1, "skipped": 0}
     txn = collection(Transaction).find_one({"idempotency_key": "k1"})
     assert (txn["status"], txn["failure_code"], txn["retry_count"]) == ("FAILED", "interrupted", 0)
@@ -226,12 +282,25 @@ def test_stale_processing_is_recovered_as_failed_without_moving_money(funded_pai
 def test_expired_claim_is_taken_over_by_a_retry(funded_pair):
     sender, receiver = funded_pair
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
-    collection(Transaction).insert_one({
-        "from_account_id": sender.pk, "to_account_id": receiver.pk, "amount": 100, "currency": "INR",
-        "kind": "TRANSFER", "status": "PROCESSING", "retry_count": 0, "idempotency_key": "k1", "note": "",
-        "fingerprint": _fp(receiver, 100), "attempt_id": "dead-worker", "lease_expires_at": long_ago,
-        "initiated_by": str(sender.user.pk), "created_at": long_ago, "updated_at": long_ago,
-    })
+    collection(Transaction).insert_one(
+        {
+            "from_account_id": sender.pk,
+            "to_account_id": receiver.pk,
+            "amount": 100,
+            "currency": "INR",
+            "kind": "TRANSFER",
+            "status": "PROCESSING",
+            "retry_count": 0,
+            "idempotency_key": "k1",
+            "note": "",
+            "fingerprint": _fp(receiver, 100),
+            "attempt_id": "dead-worker",
+            "lease_expires_at": long_ago,
+            "initiated_by": str(sender.user.pk),
+            "created_at": long_ago,
+            "updated_at": long_ago,
+        }
+    )
     assert send(sender, receiver, 100).transaction["status"] == "COMPLETED"
     assert balances(sender, receiver) == [499_900, 100]
 
@@ -240,14 +309,16 @@ def test_system_funding_is_for_the_system_user_only(bank, funded_pair):
     sender, receiver = funded_pair
     with pytest.raises(PermissionDenied):
         system_fund(actor=sender.user, to_account_id=str(receiver.pk), amount_paise=100, idempotency_key="f")
-    result = system_fund(actor=bank.system_user, to_account_id=str(receiver.pk), amount_paise=1_000_000,
-                         idempotency_key="f")
+    result = system_fund(
+        actor=bank.system_user, to_account_id=str(receiver.pk), amount_paise=1_000_000, idempotency_key="f"
+    )
     assert result.transaction["kind"] == "SYSTEM_FUNDING"
     bank.system_account.refresh_from_db()
     assert bank.system_account.balance == -(500_000 + 1_000_000)  # no floor for the system account
     assert AuditLog.objects.filter(action="SYSTEM_TRANSFER_SUCCESS").count() == 2
-    assert system_fund(actor=bank.system_user, to_account_id=str(receiver.pk), amount_paise=1_000_000,
-                       idempotency_key="f").replayed
+    assert system_fund(
+        actor=bank.system_user, to_account_id=str(receiver.pk), amount_paise=1_000_000, idempotency_key="f"
+    ).replayed
     assert_reconciled()
 
 

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from aegis import txn_sessions
+from aegis.mongo import get_client
 from aegis.txn_sessions import _host, _start_time, sessions_of_dead_processes_end
 from tests.transfers.procs import ROOT
 
@@ -45,7 +46,7 @@ def test_only_the_files_of_processes_that_are_surely_gone_are_ended(session_dir,
     dead = _note(session_dir, f"{_host()}--{gone.pid}-12345")
     elsewhere = _note(session_dir, f"another-host.4026531836--{gone.pid}-12345")
 
-    assert sessions_of_dead_processes_end() == 2
+    assert sessions_of_dead_processes_end(get_client()) == 2
 
     assert live.exists()  # alive: its transactions are its own business
     assert not reused.exists() and not dead.exists()
@@ -55,7 +56,7 @@ def test_only_the_files_of_processes_that_are_surely_gone_are_ended(session_dir,
 def test_an_unreadable_start_time_counts_as_alive(session_dir, live_process, monkeypatch, bank):
     path = _note(session_dir, f"{_host()}--{live_process.pid}-999")
     monkeypatch.setattr(txn_sessions, "_start_time", lambda pid: "")  # as under /proc hidepid
-    assert sessions_of_dead_processes_end() == 0
+    assert sessions_of_dead_processes_end(get_client()) == 0
     assert path.exists()
 
 
@@ -84,8 +85,14 @@ def test_a_forked_child_exiting_leaves_its_parents_file(tmp_path):
         print(json.dumps({"parent": os.getpid(), "files": files}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
-                          env={**os.environ, "AEGIS_VAR_DIR": str(tmp_path)}, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AEGIS_VAR_DIR": str(tmp_path)},
+        cwd=ROOT,
+    )
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     # The parent's file is still there; the child's own went with the child's exit.
     assert len(seen["files"]) == 1 and f"--{seen['parent']}-" in seen["files"][0], seen

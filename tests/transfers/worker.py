@@ -2,7 +2,8 @@
 
     python -m tests.transfers.worker SPEC_JSON
 
-SPEC: {"start_at": unix time to begin (a start barrier across processes),
+SPEC: {"barrier": true to print "ready" once set up and wait for a line on stdin before the
+       first operation (run_workers releases every process at once that way),
        "ops": [{"op": "transfer"|"fund", "from": id, "to": id, "amount": paise, "key": str}, ...]}
 Prints one JSON line per operation: {"key", "outcome", "status", "retry_count", "code"}, then
 {"stats": {"queue_waits", "conflict_retries"}} (this process's engine counters).
@@ -38,9 +39,9 @@ def main() -> None:
             owner_of(op["from"])
         elif system_user is None:
             system_user = User.objects.get(is_system=True)
-    delay = spec.get("start_at", 0) - time.time()
-    if delay > 0:
-        time.sleep(delay)
+    if spec.get("barrier"):
+        print("ready", flush=True)
+        sys.stdin.readline()
 
     def run(op: dict) -> dict:
         # A real client's rule for 503 "not confirmed" (and, when the spec says so, 409 "in
@@ -58,21 +59,37 @@ def main() -> None:
         line = {"key": op["key"]}
         try:
             if op["op"] == "transfer":
-                result = transfer_create(actor=owner_of(op["from"]), from_account_id=op["from"], to_account_id=op["to"],
-                                         amount_paise=op["amount"], idempotency_key=op["key"])
+                result = transfer_create(
+                    actor=owner_of(op["from"]),
+                    from_account_id=op["from"],
+                    to_account_id=op["to"],
+                    amount_paise=op["amount"],
+                    idempotency_key=op["key"],
+                )
             else:
-                result = system_fund(actor=system_user, to_account_id=op["to"], amount_paise=op["amount"],
-                                     idempotency_key=op["key"])
+                result = system_fund(
+                    actor=system_user, to_account_id=op["to"], amount_paise=op["amount"], idempotency_key=op["key"]
+                )
             txn = result.transaction
-            line.update(outcome="replayed" if result.replayed else "completed", status=txn["status"],
-                        retry_count=txn["retry_count"], id=str(txn["_id"]))
+            line.update(
+                outcome="replayed" if result.replayed else "completed",
+                status=txn["status"],
+                retry_count=txn["retry_count"],
+                id=str(txn["_id"]),
+            )
         except exc.TransferFailed as failure:
             txn = failure.transaction
-            line.update(outcome="failed", status=txn["status"], retry_count=txn["retry_count"], code=failure.code,
-                        id=str(txn["_id"]))
+            line.update(
+                outcome="failed",
+                status=txn["status"],
+                retry_count=txn["retry_count"],
+                code=failure.code,
+                id=str(txn["_id"]),
+            )
         except exc.RetriesExhausted as failure:
-            line.update(outcome="exhausted", status="FAILED", retry_count=failure.transaction["retry_count"],
-                        code=failure.code)
+            line.update(
+                outcome="exhausted", status="FAILED", retry_count=failure.transaction["retry_count"], code=failure.code
+            )
         except AegisError as error:
             line.update(outcome="error", code=error.code, http=error.status)
         except Exception as error:  # a crash is a finding: report it, never hide it

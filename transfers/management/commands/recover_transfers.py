@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from aegis.mongo import get_client
 from aegis.txn_sessions import sessions_of_dead_processes_end
 from transfers.services import transfers_recover_stale
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         while True:
             # First free what dead processes of this host still hold (their open transactions),
             # so the claims recovered next and the accounts they touched are free at once.
-            ended = sessions_of_dead_processes_end()
+            ended = sessions_of_dead_processes_end(get_client())
             if ended:
                 self.stdout.write(f"recover: ended the open transactions of {ended} dead process(es)")
             counts = transfers_recover_stale()

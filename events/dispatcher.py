@@ -1,8 +1,9 @@
 """The outbox dispatcher: delivers committed events to handlers, at least once, in order per aggregate.
 
-Events are rows of `outbox_events` (`transfers.models.OutboxEvent`), written in the same MongoDB
-transaction as the change they describe (DESIGN §4 property 8), so an event exists iff its change
-committed. A dispatcher (`manage.py dispatch_outbox`) delivers them in batches (docs/outbox.md):
+Events are rows of `outbox_events` (`events.models.OutboxEvent`), written by
+`events.services.outbox_append` in the same MongoDB transaction as the change they describe
+(DESIGN §4 property 8), so an event exists iff its change committed. A dispatcher
+(`manage.py dispatch_outbox`) delivers them in batches (docs/outbox.md):
 
 - **Claim a batch.** Pending events are read oldest first (`created_at`, `_id`: the
   (status, created_at) index, whose range is the backlog). Per aggregate (the account in
@@ -45,13 +46,15 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.utils.module_loading import import_string
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from aegis.mongo import collection, run_transaction
-from notifications import conf
-from notifications.models import DispatcherHeartbeat, OutboxDelivery
-from transfers.models import OutboxEvent, OutboxStatus
+from aegis.clock import now_ms
+from aegis.mongo import collection, get_db, run_transaction
+from events.models import DispatcherHeartbeat, OutboxDelivery, OutboxEvent, OutboxStatus
+from events.services import CLAIM_FIELDS, delivery_id, delivery_row
 
 logger = logging.getLogger("aegis.outbox")
 
@@ -59,36 +62,36 @@ Handler = Callable[..., None]  # handler(event: dict, *, session) -> None; optio
 HANDLER_DEADLINE_SECONDS = 10.0
 BATCH_DEADLINE_SECONDS = 20.0
 SETTLED = (OutboxStatus.DELIVERED, OutboxStatus.PARKED)
-_CLAIM_FIELDS = {"claimed_by": "", "claim_token": "", "lease_until": ""}
 
 
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+def registered_handlers() -> dict[str, Handler]:
+    """The handlers every event is delivered to, in this order: `AEGIS_OUTBOX_HANDLERS` (name ->
+    dotted path), so consumers register in settings and this module imports none of them."""
+    return {name: import_string(path) for name, path in settings.AEGIS_OUTBOX_HANDLERS.items()}
 
 
-def outbox_event_document(*, event_type: str, aggregate_id: str, payload: dict, now: datetime) -> dict:
-    """An outbox row, the same shape the transfer engine writes; insert it inside your transaction."""
-    return {
-        "event_type": event_type,
-        "aggregate_id": str(aggregate_id),
-        "payload": payload,
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "created_at": now,
-        "delivered_at": None,
-    }
+def probe(event: dict, *, session) -> None:
+    """Test-only (AEGIS_TEST_OUTBOX_PROBE=1): records every call outside the transaction, so a
+    double delivery shows up."""
+    get_db()["outbox_test_probe"].insert_one(
+        {
+            "event_id": str(event["_id"]),
+            "pid": os.getpid(),
+            "aggregate_id": event["aggregate_id"],
+            "created_at": event["created_at"],
+            "at": datetime.now(UTC),
+        }
+    )
 
 
-def delivery_id(event_id, handler_name: str) -> str:
-    """The `_id` of an (event, handler) delivery row: a batch finds the rows it already has by `_id`
-    (the unique {event_id, handler} index is partial on the embedded server, which never plans it)."""
-    return f"{event_id}:{handler_name}"
+def always_fail(event: dict, *, session) -> None:
+    """Test-only (AEGIS_TEST_OUTBOX_FAIL=1)."""
+    raise RuntimeError("test handler always fails")
 
 
 def _backoff(attempts: int) -> float:
-    base = conf.number("AEGIS_OUTBOX_BACKOFF_SECONDS")
-    delay = min(conf.number("AEGIS_OUTBOX_BACKOFF_MAX_SECONDS"), base * 2 ** max(0, attempts - 1))
+    base = settings.AEGIS_OUTBOX_BACKOFF_SECONDS
+    delay = min(settings.AEGIS_OUTBOX_BACKOFF_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.5, 1.0)  # jitter: retries of many events spread out
 
 
@@ -99,7 +102,7 @@ def _test_pause() -> tuple[int, int]:
     `AEGIS_TEST_OUTBOX_PAUSE_AFTER=N` or `N:K`: batches are cut so that one ends at event N-K and
     the next holds events N-K+1..N (K, default 1, events in the frozen batch). Inert unless set.
     """
-    raw = os.environ.get("AEGIS_TEST_OUTBOX_PAUSE_AFTER", "0")
+    raw = settings.AEGIS_TEST_OUTBOX_PAUSE_AFTER or "0"
     try:
         after, _, size = raw.partition(":")
         return int(after), max(1, int(size or 1))
@@ -132,13 +135,9 @@ class Dispatcher:
     def __init__(
         self, *, handlers: dict[str, Handler] | None = None, name: str | None = None, batch_size: int | None = None
     ):
-        if handlers is None:
-            from notifications.handlers import registered_handlers
-
-            handlers = registered_handlers()
-        self.handlers = handlers
+        self.handlers = registered_handlers() if handlers is None else handlers
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.batch_size = max(1, batch_size or conf.integer("AEGIS_OUTBOX_DELIVERY_BATCH"))
+        self.batch_size = max(1, batch_size or settings.AEGIS_OUTBOX_DELIVERY_BATCH)
         self.delivered = 0
         self._pause_after, self._pause_batch = _test_pause()
         self._last_beat = 0.0
@@ -152,11 +151,11 @@ class Dispatcher:
             collection(OutboxEvent)
             .find({"status": OutboxStatus.PENDING})
             .sort([("created_at", 1), ("_id", 1)])
-            .limit(conf.integer("AEGIS_OUTBOX_BATCH"))
+            .limit(settings.AEGIS_OUTBOX_BATCH)
         )
         if self.batch_size == 1:
             return self._run_one_at_a_time(pending, counts)
-        candidates = self._candidates(pending, _now())
+        candidates = self._candidates(pending, now_ms())
         if not candidates:
             return counts
         token = uuid.uuid4().hex
@@ -206,7 +205,7 @@ class Dispatcher:
     def _claim_batch(self, candidates: list[dict], token: str) -> list[dict]:
         """Claim the candidates with one update, then keep only what may be delivered in order."""
         events = collection(OutboxEvent)
-        now = _now()
+        now = now_ms()
         ids = [event["_id"] for event in candidates]
         events.update_many(
             {"_id": {"$in": ids}, **_claim_filter(now)},
@@ -215,7 +214,7 @@ class Dispatcher:
                     "claimed_by": self.name,
                     "claim_token": token,
                     "claimed_at": now,  # kept after delivery: how long the event waited for a dispatcher
-                    "lease_until": now + timedelta(seconds=conf.number("AEGIS_OUTBOX_LEASE_SECONDS")),
+                    "lease_until": now + timedelta(seconds=settings.AEGIS_OUTBOX_LEASE_SECONDS),
                 }
             },
         )
@@ -239,7 +238,7 @@ class Dispatcher:
 
     def _release(self, ids: list, token: str) -> None:
         if ids:
-            collection(OutboxEvent).update_many({"_id": {"$in": ids}, "claim_token": token}, {"$unset": _CLAIM_FIELDS})
+            collection(OutboxEvent).update_many({"_id": {"$in": ids}, "claim_token": token}, {"$unset": CLAIM_FIELDS})
 
     def _deliver_batch(self, held: list[dict], token: str, counts: dict[str, int]) -> None:
         batched = {name: h.batch for name, h in self.handlers.items() if callable(getattr(h, "batch", None))}
@@ -266,21 +265,11 @@ class Dispatcher:
         def body(session) -> None:
             wanted = [delivery_id(event_id, name) for name in batched for event_id in event_ids]
             done = {row["_id"] for row in deliveries.find({"_id": {"$in": wanted}}, {"_id": 1}, session=session)}
-            stamp = _now()
+            stamp = now_ms()
             rows, work = [], []
             for name, apply in batched.items():
                 todo = [event for event in held if delivery_id(event["_id"], name) not in done]
-                rows += [
-                    {
-                        "_id": delivery_id(event["_id"], name),
-                        "event_id": str(event["_id"]),
-                        "handler": name,
-                        "dispatcher": self.name,
-                        "batch": token,
-                        "delivered_at": stamp,
-                    }
-                    for event in todo
-                ]
+                rows += [delivery_row(e["_id"], name, dispatcher=self.name, now=stamp, batch=token) for e in todo]
                 if todo:
                     work.append((apply, todo))
             if rows:  # first: a row we could not see (written under another _id) refuses the batch early
@@ -333,14 +322,14 @@ class Dispatcher:
         collection(OutboxEvent).update_many(
             {"_id": {"$in": ids}, "claim_token": token},
             {
-                "$set": {"status": OutboxStatus.DELIVERED, "delivered_at": _now()},
-                "$unset": {**_CLAIM_FIELDS, "next_attempt_at": ""},
+                "$set": {"status": OutboxStatus.DELIVERED, "delivered_at": now_ms()},
+                "$unset": {**CLAIM_FIELDS, "next_attempt_at": ""},
             },
         )
 
     def _claim(self, event: dict) -> dict | None:
         """Claim one event (the one-at-a-time path)."""
-        now = _now()
+        now = now_ms()
         if not _claimable(event, now):
             return None
         return collection(OutboxEvent).find_one_and_update(
@@ -350,7 +339,7 @@ class Dispatcher:
                     "claimed_by": self.name,
                     "claim_token": uuid.uuid4().hex,
                     "claimed_at": now,
-                    "lease_until": now + timedelta(seconds=conf.number("AEGIS_OUTBOX_LEASE_SECONDS")),
+                    "lease_until": now + timedelta(seconds=settings.AEGIS_OUTBOX_LEASE_SECONDS),
                 }
             },
             return_document=ReturnDocument.AFTER,
@@ -374,16 +363,8 @@ class Dispatcher:
         def body(session) -> bool:
             # The delivery row first: if it exists (a crash or a lost lease came in between), the
             # unique index refuses it and the handler does not run again.
-            deliveries.insert_one(
-                {
-                    "_id": delivery_id(event_id, handler_name),
-                    "event_id": event_id,
-                    "handler": handler_name,
-                    "dispatcher": self.name,
-                    "delivered_at": _now(),
-                },
-                session=session,
-            )
+            row = delivery_row(event_id, handler_name, dispatcher=self.name, now=now_ms())
+            deliveries.insert_one(row, session=session)
             handler(event, session=session)
             return True
 
@@ -394,10 +375,10 @@ class Dispatcher:
 
     def _record_failure(self, event: dict, handler_name: str, error: Exception) -> str:
         attempts = int(event.get("attempts") or 0) + 1
-        now = _now()
+        now = now_ms()
         last_error = f"{handler_name}: {type(error).__name__}: {str(error)[:300]}"
         update: dict = {"attempts": attempts, "last_error": last_error}
-        if attempts >= conf.integer("AEGIS_OUTBOX_MAX_ATTEMPTS"):
+        if attempts >= settings.AEGIS_OUTBOX_MAX_ATTEMPTS:
             update |= {"status": OutboxStatus.PARKED, "parked_at": now}
             outcome = "parked"
         else:
@@ -405,7 +386,7 @@ class Dispatcher:
             outcome = "retried"
         collection(OutboxEvent).update_one(
             {"_id": event["_id"], "claim_token": event["claim_token"]},
-            {"$set": update, "$unset": _CLAIM_FIELDS},
+            {"$set": update, "$unset": CLAIM_FIELDS},
         )
         logger.warning(
             "outbox event %s %s",
@@ -428,7 +409,7 @@ class Dispatcher:
             return
         collection(DispatcherHeartbeat).update_one(
             {"name": self.name},
-            {"$set": {"beat_at": _now(), "pid": os.getpid(), "delivered": self.delivered}},
+            {"$set": {"beat_at": now_ms(), "pid": os.getpid(), "delivered": self.delivered}},
             upsert=True,
         )
         self._last_beat = time.monotonic()
@@ -448,71 +429,3 @@ class Dispatcher:
                 continue
             if not any(counts.values()):
                 time.sleep(interval)
-
-
-# --- reads and operator actions -----------------------------------------------------------------
-
-
-def outbox_stats(*, now: datetime | None = None) -> dict:
-    """Backlog, parked events, the age of the oldest pending event, and the freshest heartbeat."""
-    now = now or _now()
-    events = collection(OutboxEvent)
-    oldest = events.find_one({"status": OutboxStatus.PENDING}, {"created_at": 1}, sort=[("created_at", 1)])
-    beat = collection(DispatcherHeartbeat).find_one({}, {"beat_at": 1}, sort=[("beat_at", -1)])
-    return {
-        "pending": events.count_documents({"status": OutboxStatus.PENDING}),
-        "parked": events.count_documents({"status": OutboxStatus.PARKED}),
-        "oldest_pending_age": (now - oldest["created_at"]).total_seconds() if oldest else 0.0,
-        "heartbeat_age": (now - beat["beat_at"]).total_seconds() if beat else None,
-    }
-
-
-def outbox_parked(*, limit: int = 50, cursor=None):
-    """A page of parked events, newest first (by when the event was written), as a keyset.WindowPage.
-
-    An outage can park thousands of events: the page reads bounded windows of the
-    (status, created_at) index instead of sorting every parked event. `cursor`: a keyset.Cursor.
-    """
-    from aegis import keyset
-    from transfers.selectors import bank_floor
-
-    return keyset.window_page(
-        collection(OutboxEvent),
-        {"status": OutboxStatus.PARKED},
-        # the planner picks outbox_status_created (status, created_at)
-        limit=limit,
-        floor=bank_floor(),
-        cursor=cursor,
-    )
-
-
-def outbox_requeue(*, event_id: str | None = None, actor=None) -> int:
-    """Put a parked event (or, with no id, every parked event) back in the queue with fresh attempts.
-
-    Audit-logged as OUTBOX_REQUEUED with who asked (`actor`, a staff user; none from the command
-    line) and how many events went back.
-    """
-    from aegis.ids import parse_object_id
-    from ledger.models import AuditAction
-    from ledger.services import audit_record
-
-    query: dict = {"status": OutboxStatus.PARKED}
-    if event_id is not None:
-        query["_id"] = parse_object_id(event_id)
-        if query["_id"] is None:
-            return 0
-    result = collection(OutboxEvent).update_many(
-        query,
-        {
-            "$set": {"status": OutboxStatus.PENDING, "attempts": 0},
-            "$unset": {"parked_at": "", "next_attempt_at": "", **_CLAIM_FIELDS},
-        },
-    )
-    audit_record(
-        action=AuditAction.OUTBOX_REQUEUED,
-        status="SUCCESS",
-        user_id=str(actor.pk) if actor is not None else "",
-        actor_id=str(actor.pk) if actor is not None else "",
-        details={"event": event_id or "all", "requeued": result.modified_count},
-    )
-    return result.modified_count

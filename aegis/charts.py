@@ -4,8 +4,6 @@ Functions take plain numbers and return what a template needs to draw: coordinat
 scaled into a fixed viewBox, so templates only print them.
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 

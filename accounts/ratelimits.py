@@ -37,12 +37,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from accounts.models import RateLimitCounter
 from aegis.errors import RateLimited
+from aegis.mongo import collection
 from aegis.observability import rate_limited
+from aegis.security import is_trusted_proxy
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
@@ -72,8 +76,6 @@ def client_ip(request: HttpRequest) -> str:
     left of that entry was written by the client and is never trusted; a client talking to the
     app directly cannot change its key with any header.
     """
-    from aegis.security import is_trusted_proxy
-
     remote = request.META.get("REMOTE_ADDR") or "unknown"
     header = settings.AEGIS_CLIENT_IP_HEADER
     if not header or not is_trusted_proxy(remote):
@@ -149,9 +151,6 @@ def limit_hit(*, group: str, rate: str, key: str, increment: bool = True) -> Non
 
 
 def _collection():
-    from accounts.models import RateLimitCounter
-    from aegis.mongo import collection
-
     return collection(RateLimitCounter)
 
 
@@ -224,8 +223,6 @@ def _process_semaphore(slots: int) -> threading.BoundedSemaphore:
 def _slot_directory() -> Path:
     """One folder of slot files per install and database: the app's workers on this machine share
     it; test sessions (each on its own embedded server) and other users never do."""
-    from django.db import connections
-
     db = connections["default"].settings_dict
     scope = f"{settings.BASE_DIR}|{db.get('HOST')}|{db.get('NAME')}"
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]

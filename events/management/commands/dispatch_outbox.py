@@ -1,16 +1,19 @@
-"""`manage.py dispatch_outbox`: deliver outbox events to their handlers (see notifications/outbox.py)."""
+"""`manage.py dispatch_outbox`: deliver outbox events to their handlers (see events/dispatcher.py)."""
 
 import json
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.outbox import Dispatcher, outbox_parked, outbox_requeue
+from accounts.selectors import bank_floor
+from events.dispatcher import Dispatcher
+from events.selectors import outbox_parked
+from events.services import outbox_requeue
 
 
 class Command(BaseCommand):
     help = (
-        "Deliver pending outbox events to the handlers (notifications), at least once, in order per "
+        "Deliver pending outbox events to the handlers (AEGIS_OUTBOX_HANDLERS), at least once, in order per "
         "account, in batches (--batch). Runs until stopped (SIGTERM/Ctrl+C finish the current batch); --once drains "
         "what is deliverable now and exits. Several may run at once."
     )
@@ -38,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once=False, interval=0.05, batch=None, parked=False, requeue=None, **options):
         if parked:
-            for event in outbox_parked().rows:
+            for event in outbox_parked(floor=bank_floor()).rows:
                 self.stdout.write(
                     json.dumps(
                         {

@@ -37,7 +37,9 @@ from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from accounts.models import User
 from aegis.security import SESSION_SEEN, SESSION_STARTED
+from ledger.models import AuditAction, AuditLog
 
 SESSION_ENDED = "aegis_ended"  # {"reason": ..., "at": epoch s}
 # A notice older than this is no longer news (and tells a later user of the browser nothing).
@@ -97,9 +99,6 @@ def warn_seconds() -> int:
 
 def _refused_reason(user_id, started) -> str:
     """Why Django's auth refused a session of `user_id` (read only when that happens)."""
-    from accounts.models import User
-    from ledger.models import AuditAction, AuditLog
-
     try:
         user = User.objects.filter(pk=user_id).first()
     except (TypeError, ValueError, ValidationError):

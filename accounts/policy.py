@@ -17,25 +17,17 @@ with ``accounts.selectors.account_get_owned(user=request.user, account_id=...)``
 
 Usage, for a page (session cookie; CSRF checked by Django's middleware)::
 
-    from aegis.policy import USER, policy
+    from accounts.policy import USER, policy
 
     @policy(USER, methods=["GET", "POST"])
     def dashboard(request): ...
 
-and for the JSON API (JWT: ``Authorization: Bearer`` or the token cookie), combined with
-``aegis.http.api_view``. Put ``policy`` outside, so a caller is checked before its body is read
-(the other order works too, but then a malformed body answers 400 before 401)::
+and for the JSON API (JWT: ``Authorization: Bearer`` or the token cookie), declared beside the
+ninja operation with ``aegis.api.operation``; ``aegis.api.guarded_urls`` wraps each API path in
+this decorator, so a caller is checked before its body is read::
 
-    from aegis.http import api_view, json_success
-    from aegis.policy import SYSTEM, USER, policy
-
-    @policy(USER, methods=["POST"], strict="transfer")
-    @api_view
-    def transaction_create(request): ...
-
-    @policy(SYSTEM, methods=["POST"], strict="transfer")
-    @api_view
-    def system_initial_funds(request): ...
+    @operation(router, "POST", "/transactions", USER, strict="transfer", url_name="transactions", ...)
+    def transaction_create(request, payload: TransferIn): ...
 
 Arguments:
 
@@ -63,12 +55,16 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
+from ninja import NinjaAPI, Router
 
+from accounts.auth import InvalidToken, authenticate_api
+from accounts.ratelimits import Limit, check_group, client_ip, limits_hit
+from aegis.api import SIGNED_IN
 from aegis.errors import AegisError, MethodNotAllowed, NotAuthenticated, PermissionDenied, RateLimited
 from aegis.http import error_page, error_response
-from aegis.ratelimits import Limit, check_group, client_ip, limits_hit
 
 PUBLIC = "public"
 USER = "user"
@@ -90,8 +86,6 @@ def route_policy(view) -> Policy | None:
 
 
 def _authenticate_api(request: HttpRequest, access: str) -> None:
-    from accounts.auth import InvalidToken, authenticate_api
-
     try:
         user, claims = authenticate_api(request)
     except InvalidToken:
@@ -145,7 +139,7 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
     declared = Policy(access=access, methods=tuple(m.upper() for m in methods), strict=strict)
 
     def decorator(view):
-        view_is_api = getattr(view, "aegis_api", False)  # api_view applied inside this decorator
+        view_is_api = getattr(view, "aegis_api", False)  # an API path (aegis.api.guarded_urls)
 
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
@@ -155,7 +149,7 @@ def policy(access: str, *, methods=("GET",), strict: str | None = None):
             except AegisError as err:
                 return error_response(err) if is_api else error_page(request, err)
             if is_api:
-                return view(request, *args, **kwargs)  # api_view maps the view's own errors
+                return view(request, *args, **kwargs)  # the API maps its own errors (aegis.api.AegisAPI)
             try:
                 return view(request, *args, **kwargs)
             except AegisError as err:
@@ -172,7 +166,7 @@ class GlobalRateLimitMiddleware:
 
     When the request's route declares a strict group and the request is not a read (GET, HEAD,
     OPTIONS), that limit is counted here too, in the same database command
-    (`aegis.ratelimits.limits_hit`), and the route's policy skips it.
+    (`accounts.ratelimits.limits_hit`), and the route's policy skips it.
     """
 
     # Health probes and the metrics scraper come from the platform, not clients, and must
@@ -204,3 +198,52 @@ class GlobalRateLimitMiddleware:
         except Resolver404:
             return None  # the 404 still counts against the global limit
         return route_policy(match.func)
+
+
+# --- API operations (django-ninja) ------------------------------------------------------------
+def operation(router: Router, method: str, path: str, access: str, *, strict: str | None = None, **options):
+    """A ninja operation with its `accounts.policy` access level and strict group (see the docstring)."""
+
+    def decorator(view):
+        view.aegis_access = (access, strict)
+        extra = {} if access == PUBLIC else {"security": SIGNED_IN}
+        return router.api_operation([method], path, by_alias=True, openapi_extra=extra, **options)(view)
+
+    return decorator
+
+
+def guarded_urls(api: NinjaAPI, routers) -> list:
+    """The API's URL patterns, each path view wrapped in the policy its operations declared."""
+    guards = {}
+    for router in routers:
+        for path_view in router.path_operations.values():
+            declared = {op.view_func.aegis_access for op in path_view.operations}
+            if len(declared) != 1:
+                raise ImproperlyConfigured(f"The operations on one path must share a policy: {declared}")
+            ((access, strict),) = declared
+            methods = [method for op in path_view.operations for method in op.methods]
+            guards |= dict.fromkeys(
+                (op.url_name for op in path_view.operations), policy(access, methods=methods, strict=strict)
+            )
+    patterns = [pattern for pattern in api.urls[0] if pattern.name in guards]  # not ninja's api-root
+    for pattern in patterns:
+        head_as_get = _head_as_get(pattern.callback)
+        head_as_get.aegis_api = True
+        pattern.callback = guards[pattern.name](head_as_get)
+    return patterns
+
+
+def _head_as_get(view):
+    """HEAD runs the GET operation, as Django's class-based views do (the policy implies HEAD by GET)."""
+
+    @wraps(view)
+    def dispatch(request: HttpRequest, *args, **kwargs):
+        if request.method != "HEAD":
+            return view(request, *args, **kwargs)
+        request.method = "GET"
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            request.method = "HEAD"
+
+    return dispatch

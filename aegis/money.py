@@ -47,6 +47,12 @@ def paise_to_rupees(paise: int) -> Decimal:
     return (Decimal(int(paise)) / PAISE_PER_RUPEE).quantize(Decimal("0.01"))
 
 
+def rupees(paise: int) -> int | float:
+    """Paise as the API's JSON number of rupees (150050 -> 1500.5): exact, since paise have 2 decimals."""
+    value = paise_to_rupees(paise)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def format_inr(paise: int) -> str:
     """₹1,500.00 — grouped the simple (thousands) way; negative for the system account."""
     rupees = paise_to_rupees(paise)
