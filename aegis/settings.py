@@ -18,8 +18,30 @@ from django.core.exceptions import ImproperlyConfigured
 from aegis import embedded, local_secrets
 
 
+def _switch(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}  # anything else is off, as before
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 class _Env(environ.Env):
-    """A value it cannot cast is refused by name: one line from manage.py, not a traceback."""
+    """A value it cannot cast is refused by name: one line from manage.py, not a traceback.
+
+    Switches, numbers and lists read exactly as the project documents them: django-environ's own
+    readers are looser (a float keeps whatever digits a value has, "1e1" reads 11.0; "2" or "ok"
+    is true; " " is a list item), so those three take strict casts here.
+    """
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        return self.get_value(var, cast=_switch, default=default)
+
+    def float(self, var, default=environ.Env.NOTSET):
+        return self.get_value(var, cast=lambda value: float(value.strip()), default=default)
+
+    def list(self, var, cast=None, default=environ.Env.NOTSET):
+        return self.get_value(var, cast=_items, default=default)
 
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
         try:
@@ -48,12 +70,12 @@ if len(SECRET_KEY) < 50:
 if len(JWT_SECRET) < 32:
     raise ImproperlyConfigured("JWT_SECRET must be 32+ random characters (or unset: one is generated).")
 
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", cast=str.strip, default=["127.0.0.1", "localhost", "testserver"])
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 # --- Transport and browser security (aegis/security.py; README "Security") --------------------
 # Proxies (comma-separated IPs/CIDRs) allowed to set the client address and the forwarded protocol.
 AEGIS_TRUSTED_PROXIES = env.str("AEGIS_TRUSTED_PROXIES", default="")
-_TRUSTED_PROXY_LIST = env.list("AEGIS_TRUSTED_PROXIES", cast=str.strip, default=[])
+_TRUSTED_PROXY_LIST = env.list("AEGIS_TRUSTED_PROXIES", default=[])
 # With a TLS-terminating proxy configured the app is HTTPS-only: redirect plain HTTP, HSTS for a
 # year with subdomains and preload, Secure cookies. Without one it cannot tell HTTPS from plain
 # HTTP (the redirect would loop), so `make run` serves plain HTTP on 127.0.0.1. Each setting can
