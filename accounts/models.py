@@ -105,6 +105,10 @@ class Account(models.Model):
     balance = models.BigIntegerField(default=0)
     # Bumped with every ledger posting, so entries order exactly per account.
     ledger_seq = models.BigIntegerField(default=0)
+    # The time of the newest ledger entry (each posting sets it to max(now, itself) and stamps
+    # the entry with it), so an account's entries are in time order as well as seq order and
+    # "the balance at instant T" is one seq (ledger.selectors.balance_as_of), whatever the hosts' clocks.
+    ledger_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -7,10 +7,13 @@ knows where an IST day begins, so pages, toasts and the staff statistics agree.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import dateformat
+
+from aegis.errors import ValidationFailed
 
 BANK_TIME_ZONE = "Asia/Kolkata"
 BANK_TZ = ZoneInfo(BANK_TIME_ZONE)
@@ -59,3 +62,54 @@ def format_instant(value: datetime | date | None, precision: str = "minutes") ->
     if isinstance(value, date):  # a calendar date has no zone to convert
         return dateformat.format(value, FORMATS["date"])
     return str(value)
+
+
+# What a person or a client may write for a day or an instant: ISO 8601, ASCII, bounded length
+# (fromisoformat alone would take "2026-W48-2" week dates and non-ASCII digits).
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?", re.ASCII
+)
+INSTANT_RULE = "an ISO 8601 date (2026-12-01) or time (2026-12-01T18:30:00Z, +05:30, or no offset for IST)"
+EARLIEST_DAY = date(2000, 1, 1)  # before Aegis; keeps every instant we compute inside datetime's range
+
+
+def parse_bank_date(text, *, field: str) -> date:
+    """A calendar day written YYYY-MM-DD (a statement's first or last day, on the bank's clock)."""
+    value = text.strip() if isinstance(text, str) else ""
+    try:
+        day = date.fromisoformat(value) if _DAY.fullmatch(value) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValidationFailed(f"{field} must be a date written YYYY-MM-DD, like 2026-12-01.", field=field)
+    if day < EARLIEST_DAY:
+        raise ValidationFailed(f"{field} must be on or after {EARLIEST_DAY.isoformat()}.", field=field)
+    return day
+
+
+def bank_day_start_of(day: date) -> datetime:
+    """Midnight IST that begins `day`, as an aware UTC instant."""
+    return datetime(day.year, day.month, day.day, tzinfo=BANK_TZ).astimezone(UTC)
+
+
+def parse_instant(text, *, field: str) -> datetime:
+    """An instant from ISO 8601 text, as an aware UTC datetime.
+
+    With `Z` or an offset it is exact; without one it is read on the bank's clock (IST); a date
+    alone means the end of that IST day (its last millisecond), so "the balance as of 30 Nov" is
+    the balance that day closed with. Anything else is a ValidationFailed naming `field`.
+    """
+    value = text.strip() if isinstance(text, str) else ""
+    try:
+        if _DAY.fullmatch(value):
+            day = parse_bank_date(value, field=field)
+            return bank_day_start_of(day + timedelta(days=1)) - timedelta(milliseconds=1)
+        moment = datetime.fromisoformat(value) if _INSTANT.fullmatch(value) else None
+        if moment is not None:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=BANK_TZ)).astimezone(UTC)
+    except (ValueError, OverflowError):  # a day past datetime's range (9999-12-31 end of day)
+        moment = None
+    if moment is None or moment.year < EARLIEST_DAY.year:
+        raise ValidationFailed(f"{field} must be {INSTANT_RULE}.", field=field)
+    return moment

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "adminpanel",
     "events",
     "notifications",
+    "statements",
 ]
 
 MIDDLEWARE = [

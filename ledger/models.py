@@ -49,6 +49,7 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "PASSWORD_CHANGED"  # noqa: S105 (an audit action name, not a secret)
     SIGNED_OUT_EVERYWHERE = "SIGNED_OUT_EVERYWHERE"
     OUTBOX_REQUEUED = "OUTBOX_REQUEUED"
+    STATEMENT_DOWNLOADED = "STATEMENT_DOWNLOADED"  # by staff: who looked at whose statement
 
 
 class AuditLog(AppendOnlyModel):
@@ -65,7 +66,11 @@ class AuditLog(AppendOnlyModel):
 
     class Meta:
         db_table = "audit_logs"
-        indexes = [models.Index(fields=["action", "created_at"], name="audit_action_created")]
+        indexes = [
+            models.Index(fields=["action", "created_at"], name="audit_action_created"),
+            # A receipt's attempt history: the few entries of one transaction.
+            models.Index(fields=["transaction_id", "created_at"], name="audit_transaction_created"),
+        ]
 
 
 class ReconcileCheckpoint(models.Model):

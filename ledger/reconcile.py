@@ -9,7 +9,8 @@ It reports every violation of:
    transaction that does not exist;
 4. each account's balance equals the sum of its ledger entries;
 5. each account's entries, in `seq` order, run 1..n with no gap, and each `balance_after` is
-   the previous one plus or minus the entry's amount, ending at the balance.
+   the previous one plus or minus the entry's amount, ending at the balance; their times never
+   go back (a balance as-of an instant is one seq: ledger.selectors.balance_as_of).
 
 Python holds O(accounts) state, never the history: each account's chain is read in bounded
 `seq` ranges (seq is dense, so a range is an exact slice of the unique (account, seq) index),
@@ -50,7 +51,9 @@ CHECKPOINT_MARGIN = timedelta(minutes=5)
 ACCOUNT_SEQ_ORDER = [("account_id", 1), ("seq", 1)]
 MIN_WINDOW, MAX_WINDOW = timedelta(milliseconds=10), timedelta(hours=1)
 
-ENTRY_FIELDS = {"account_id": 1, "transaction_id": 1, "type": 1, "amount": 1, "balance_after": 1, "seq": 1}
+ENTRY_FIELDS = {
+    "account_id": 1, "transaction_id": 1, "type": 1, "amount": 1, "balance_after": 1, "seq": 1, "created_at": 1,
+}  # fmt: skip
 TXN_FIELDS = {"status": 1, "amount": 1, "from_account_id": 1, "to_account_id": 1, "created_at": 1}
 
 # progress(phase, done, total, elapsed_seconds); total is None when it is not known up front.
@@ -140,6 +143,7 @@ class _Run:
         self.accounts: dict[ObjectId, dict] = {}
         self.start: dict[ObjectId, tuple[int, int] | None] = {}  # None: walk the whole chain
         self.running: dict[ObjectId, tuple[int, int]] = {}
+        self.last_at: dict[ObjectId, datetime] = {}  # the time of the entry walked last, per account
         self.completed_checked = 0  # COMPLETED transactions checked from their entries (full mode)
         self.unknown_account_entries = False
         self.earliest_txn_at: datetime | None = None
@@ -290,6 +294,13 @@ class _Run:
                 f"!= {balance} {'+' if signed > 0 else '-'} {abs(signed)}"
             )
         self.running[account_id] = (entry["seq"], balance + signed)
+        at, before = entry.get("created_at"), self.last_at.get(account_id)
+        if at is not None and before is not None and at < before:
+            report.add(
+                f"account {account_id}: entry seq {entry['seq']} is stamped {at} < {before}, before the one it follows"
+            )
+        if at is not None:
+            self.last_at[account_id] = at
 
     # --- 3: transactions against their entries ---------------------------------------------------
 

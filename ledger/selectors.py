@@ -1,9 +1,15 @@
-"""Reads of the ledger: an account's history, newest first, joined with its transactions."""
+"""Reads of the ledger: an account's history, newest first, joined with its transactions; its
+balance at any instant; and its entries between two seqs (statements)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
 from bson import ObjectId
 
+from aegis.clock import aware
 from aegis.keyset import decode_seq_cursor, encode_seq_cursor
 from aegis.mongo import collection
 from ledger.models import EntryType, LedgerEntry
@@ -113,3 +119,91 @@ def balance_series(*, account, points: int = 60) -> list[tuple]:
     top = int(account.ledger_seq)
     rows = _seq_range(account.pk, top - points + 1, top, {"created_at": 1, "balance_after": 1})
     return [(r["created_at"], int(r["balance_after"])) for r in reversed(rows)]
+
+
+# --- balance as of an instant -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceAt:
+    """An account's balance after its entry `seq` (seq 0: before its first entry, balance 0)."""
+
+    seq: int
+    balance: int  # paise
+    at: datetime | None  # that entry's time
+
+
+NO_ENTRY = BalanceAt(seq=0, balance=0, at=None)
+AS_OF_PROBE = 16  # entries read around each guess: one index range, about a point read's cost
+_AS_OF_FIELDS = {"seq": 1, "created_at": 1, "balance_after": 1}
+
+
+def balance_as_of(*, account, instant: datetime, before: bool = False) -> BalanceAt:
+    """The balance after the last entry at or before `instant` (strictly before, with `before`).
+
+    An account's entries are in time order along `seq` (Account.ledger_at stamps them), so the
+    answer is one seq, found by an interpolation search over exact (account, seq) ranges of
+    AS_OF_PROBE entries: the time of the bracketing entries places the next guess, and a probe
+    that does not halve the bracket makes the next one a bisection, so a search reads at most
+    about 2·log2(n / AS_OF_PROBE) small ranges, and one or two on an account with steady
+    traffic. An instant at or after the newest entry (the usual "as of now") reads nothing: the
+    account document already holds that entry's balance, seq and time.
+    """
+    instant = aware(instant)
+
+    def counts(at: datetime) -> bool:
+        return at < instant if before else at <= instant
+
+    top = int(account.ledger_seq)
+    newest_at = aware(account.ledger_at) if account.ledger_at else None
+    if top == 0:
+        return NO_ENTRY
+    if newest_at is not None and counts(newest_at):
+        return BalanceAt(seq=top, balance=int(account.balance), at=newest_at)
+    # Invariant: entry `lo` counts (lo 0: none does) and entry `hi` does not (hi top+1: past the end).
+    lo, lo_at, answer = 0, aware(account.created_at), NO_ENTRY
+    hi, hi_at = (top, newest_at) if newest_at is not None else (top + 1, None)
+    bisect = False
+    while hi - lo > 1:
+        bracket = hi - lo
+        first, last = _as_of_probe(lo, hi, lo_at, hi_at, instant, bisect=bisect)
+        rows = _seq_range(account.pk, first, last, _AS_OF_FIELDS)  # newest first
+        if len(rows) != last - first + 1:
+            raise RuntimeError(f"account {account.pk}: ledger seqs {first}..{last} are not all there (run reconcile)")
+        found = next((row for row in rows if counts(aware(row["created_at"]))), None)
+        if found is None:
+            hi, hi_at = first, aware(rows[-1]["created_at"])
+        else:
+            answer = BalanceAt(int(found["seq"]), int(found["balance_after"]), aware(found["created_at"]))
+            if found["seq"] < last or last == hi - 1:  # the next entry is known not to count
+                return answer
+            lo, lo_at = last, answer.at
+        bisect = (hi - lo) * 2 > bracket
+    return answer
+
+
+def _as_of_probe(lo, hi, lo_at, hi_at, instant, *, bisect: bool) -> tuple[int, int]:
+    """The seq range to read next, strictly inside (lo, hi), AS_OF_PROBE entries at most."""
+    if hi - lo - 1 <= 2 * AS_OF_PROBE:
+        return lo + 1, hi - 1
+    if hi_at is None:  # the newest entry's time is unknown (an account from before ledger_at)
+        return hi - AS_OF_PROBE, hi - 1
+    if bisect or hi_at <= lo_at:
+        guess = (lo + hi) // 2
+    else:
+        share = min(1.0, max(0.0, (instant - lo_at) / (hi_at - lo_at)))
+        guess = lo + round(share * (hi - lo))
+    first = min(max(lo + 1, guess - AS_OF_PROBE // 2), hi - AS_OF_PROBE)
+    return first, first + AS_OF_PROBE - 1
+
+
+def entries_between(*, account, after_seq: int, through_seq: int, chunk: int = 500) -> Iterator[list[dict]]:
+    """The entries with after_seq < seq <= through_seq, oldest first, in chunks of exact seq
+    ranges: a statement of any length holds one chunk at a time."""
+    low = max(1, int(after_seq) + 1)
+    while low <= through_seq:
+        high = min(int(through_seq), low + chunk - 1)
+        rows = _seq_range(account.pk, low, high)
+        rows.reverse()
+        yield rows
+        low = high + 1

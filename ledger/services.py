@@ -38,7 +38,7 @@ def audit_append(
     collection(AuditLog).insert_one(entry, session=session)
 
 
-def _entry(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
+def _entry(txn: dict, account: dict, entry_type: str) -> dict:
     return {
         "account_id": account["_id"],
         "transaction_id": txn["_id"],
@@ -47,15 +47,17 @@ def _entry(txn: dict, account: dict, entry_type: str, now: datetime) -> dict:
         "balance_after": Int64(account["balance"]),
         "seq": Int64(account["ledger_seq"]),
         "currency": txn["currency"],
-        "created_at": now,
+        # The account's ledger_at after this posting: never earlier than its previous entry's.
+        "created_at": account["ledger_at"],
     }
 
 
-def ledger_post_pair(session, *, txn: dict, debited: dict, credited: dict, now: datetime) -> None:
+def ledger_post_pair(session, *, txn: dict, debited: dict, credited: dict) -> None:
     """Post a transfer's debit and credit entries in its money transaction (one insert, debit first).
 
     `debited` / `credited` are the account documents as the transaction left them (`_id`,
-    `balance`, `ledger_seq`): each entry carries the balance after it and the account's dense `seq`.
+    `balance`, `ledger_seq`, `ledger_at`): each entry carries the balance after it, the account's
+    dense `seq` and its time, both increasing along the account's chain.
     """
-    entries = [_entry(txn, debited, EntryType.DEBIT, now), _entry(txn, credited, EntryType.CREDIT, now)]
+    entries = [_entry(txn, debited, EntryType.DEBIT), _entry(txn, credited, EntryType.CREDIT)]
     collection(LedgerEntry).insert_many(entries, session=session)

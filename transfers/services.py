@@ -455,7 +455,7 @@ def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | Non
             sender = first_write(_debit, txn["from_account_id"])
             receiver = first_write(_credit, txn["to_account_id"])
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
-    ledger_post_pair(session, txn=txn, debited=sender, credited=receiver, now=now)
+    ledger_post_pair(session, txn=txn, debited=sender, credited=receiver)
     return settled
 
 
@@ -495,6 +495,17 @@ def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict
     return settled
 
 
+# What ledger_post_pair needs of an account the posting left: its balance, seq and entry time.
+POSTED_FIELDS = {"balance": 1, "ledger_seq": 1, "ledger_at": 1}
+
+
+def _posting_stamp(now: datetime) -> dict:
+    """`ledger_at` never goes back (`$max`): a posting that read its clock before a later-stamped
+    one committed on the same account (a wait in the gate, another host's clock) is stamped at
+    that one's time, so the account's entries stay in time order (Account.ledger_at)."""
+    return {"$set": {"updated_at": now}, "$max": {"ledger_at": now}}
+
+
 def _debit(session, txn: dict, now: datetime) -> dict:
     """The guarded debit: the sender is ACTIVE and (unless it is the system account) can afford it."""
     accounts = collection(Account)
@@ -504,8 +515,8 @@ def _debit(session, txn: dict, now: datetime) -> dict:
         debit_guard["balance"] = {"$gte": amount}
     sender = accounts.find_one_and_update(
         debit_guard,
-        {"$inc": {"balance": Int64(-amount), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
-        projection={"balance": 1, "ledger_seq": 1},
+        {"$inc": {"balance": Int64(-amount), "ledger_seq": Int64(1)}, **_posting_stamp(now)},
+        projection=POSTED_FIELDS,
         return_document=ReturnDocument.AFTER,
         session=session,
     )
@@ -521,8 +532,8 @@ def _credit(session, txn: dict, now: datetime) -> dict:
     """The guarded credit: the receiver exists, is ACTIVE and uses the transfer's currency."""
     receiver = collection(Account).find_one_and_update(
         {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
-        {"$inc": {"balance": Int64(txn["amount"]), "ledger_seq": Int64(1)}, "$set": {"updated_at": now}},
-        projection={"balance": 1, "ledger_seq": 1},
+        {"$inc": {"balance": Int64(txn["amount"]), "ledger_seq": Int64(1)}, **_posting_stamp(now)},
+        projection=POSTED_FIELDS,
         return_document=ReturnDocument.AFTER,
         session=session,
     )

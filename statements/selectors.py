@@ -1,0 +1,250 @@
+"""Reads behind statements and receipts: the period, the summary (opening and closing balances
+from `ledger.selectors.balance_as_of`), the entries with their counterparties, one receipt.
+
+Every read is bounded: the summary is two as-of searches, the entries an exact seq range read in
+chunks (a statement of any length holds one chunk), a receipt one transaction, its few audit
+entries and the viewer's one ledger entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from accounts.models import Account, User
+from accounts.selectors import account_for_user
+from aegis.clock import bank_day_start_of, bank_time, now_ms, parse_bank_date
+from aegis.errors import AegisError, NotFound, ValidationFailed
+from aegis.ids import parse_object_id
+from aegis.mongo import collection
+from ledger.models import AuditLog, EntryType, LedgerEntry
+from ledger.selectors import BalanceAt, balance_as_of, entries_between
+from transfers.models import INTERNAL_FIELDS, Transaction, TransactionKind, TransactionStatus
+
+MAX_STATEMENT_DAYS = 366  # a year (a financial year, a visa application's twelve months), leap day included
+PDF_MAX_ENTRIES = 10_000  # about 200 pages: past that a person wants the CSV
+FUNDING_NAME = "Aegis funding"
+_NAME_CACHE_LIMIT = 5_000  # counterparties remembered while a statement streams
+
+
+class StatementTooLong(AegisError):
+    code = "statement_too_long"
+    status = 400
+    message = (
+        "This period has {entries} entries, more than a PDF statement holds ({limit}). "
+        "Download it as CSV, or choose a shorter period."
+    )
+
+
+@dataclass(frozen=True)
+class Period:
+    """IST calendar days first_day..last_day, both included: [start, end) as UTC instants."""
+
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+
+
+def statement_period(first, last, *, today: date | None = None) -> Period:
+    """The period a person asked for (the `from` and `to` of a query string or form), or a
+    ValidationFailed naming the field: a malformed date, `to` before `from`, more than
+    MAX_STATEMENT_DAYS, or a day after today (a statement of days that have not ended yet would
+    change after it was handed over; today itself is allowed and says when it was generated)."""
+    first_day = parse_bank_date(first, field="from")
+    last_day = parse_bank_date(last, field="to")
+    today = today or bank_time(now_ms()).date()
+    if last_day < first_day:
+        raise ValidationFailed("to must be on or after from.", field="to")
+    if last_day > today:
+        raise ValidationFailed(f"to cannot be after today ({today.isoformat()}).", field="to")
+    if (last_day - first_day).days + 1 > MAX_STATEMENT_DAYS:
+        raise ValidationFailed(
+            f"A statement covers at most {MAX_STATEMENT_DAYS} days; choose a shorter period.", field="to"
+        )
+    start, end = bank_day_start_of(first_day), bank_day_start_of(last_day + timedelta(days=1))
+    return Period(first_day=first_day, last_day=last_day, start=start, end=end)
+
+
+@dataclass(frozen=True)
+class StatementSummary:
+    """What heads a statement. opening.balance + credits - debits == closing.balance, and the
+    statement's entries are exactly seqs opening.seq+1 .. closing.seq (`entries` of them)."""
+
+    account: Account
+    holder_name: str
+    holder_email: str
+    period: Period
+    opening: BalanceAt  # after the last entry before the period
+    closing: BalanceAt  # after the last entry in it
+    entries: int
+    generated_at: datetime
+
+
+def statement_summary(*, account: Account, period: Period, now: datetime | None = None) -> StatementSummary:
+    opening = balance_as_of(account=account, instant=period.start, before=True)
+    closing = balance_as_of(account=account, instant=period.end, before=True)
+    holder = account.user
+    return StatementSummary(
+        account=account,
+        holder_name=holder.name or holder.email,
+        holder_email=holder.email,
+        period=period,
+        opening=opening,
+        closing=closing,
+        entries=closing.seq - opening.seq,
+        generated_at=now or now_ms(),
+    )
+
+
+def party_name(user: dict | User | None, *, full: bool) -> str:
+    """How a person is named to someone else: staff (and the person) see the full name; another
+    customer sees the first name and the last name's initial ("Priya S."), enough to recognise a
+    payee without handing out who banks here."""
+    if user is None:
+        return "Aegis customer"
+    get = user.get if isinstance(user, dict) else lambda key, default="": getattr(user, key, default)
+    if get("is_system", False):
+        return FUNDING_NAME
+    name = " ".join(str(get("name", "") or "").split())
+    if full:
+        return name or str(get("email", ""))
+    words = name.split(" ")
+    if not name:
+        return "Aegis customer"
+    return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
+
+
+def _names_of_accounts(account_ids, *, full: bool) -> dict:
+    """{account _id: party_name of its holder} in two reads, whatever the number of accounts."""
+    owners = {
+        a["_id"]: a["user_id"] for a in collection(Account).find({"_id": {"$in": list(account_ids)}}, {"user_id": 1})
+    }
+    users = {
+        u["_id"]: u
+        for u in collection(User).find(
+            {"_id": {"$in": list(set(owners.values()))}}, {"name": 1, "email": 1, "is_system": 1}
+        )
+    }
+    return {account_id: party_name(users.get(user_id), full=full) for account_id, user_id in owners.items()}
+
+
+_TXN_FIELDS = {"note": 1, "kind": 1, "from_account_id": 1, "to_account_id": 1}
+
+
+def statement_rows(summary: StatementSummary, *, full_names: bool = False) -> Iterator[dict]:
+    """The statement's entries, oldest first, each with its transaction's note and counterparty.
+
+    Read a chunk at a time (entries, then their transactions and unseen counterparties by id),
+    so memory holds one chunk and the names seen so far (at most _NAME_CACHE_LIMIT of them).
+    """
+    names: dict = {}
+    chunks = entries_between(account=summary.account, after_seq=summary.opening.seq, through_seq=summary.closing.seq)
+    for chunk in chunks:
+        txns = {
+            t["_id"]: t
+            for t in collection(Transaction).find({"_id": {"$in": [e["transaction_id"] for e in chunk]}}, _TXN_FIELDS)
+        }
+        counterparties = {}
+        for entry in chunk:
+            txn = txns.get(entry["transaction_id"], {})
+            outgoing = entry["type"] == EntryType.DEBIT
+            counterparties[entry["_id"]] = txn.get("to_account_id" if outgoing else "from_account_id")
+        unseen = {c for c in counterparties.values() if c is not None and c not in names}
+        if unseen:
+            if len(names) > _NAME_CACHE_LIMIT:
+                names.clear()
+            names.update(_names_of_accounts(unseen, full=full_names))
+        for entry in chunk:
+            txn = txns.get(entry["transaction_id"], {})
+            funding = txn.get("kind") == TransactionKind.SYSTEM_FUNDING
+            counterparty = counterparties[entry["_id"]]
+            yield {
+                "seq": int(entry["seq"]),
+                "created_at": entry["created_at"],
+                "direction": "OUT" if entry["type"] == EntryType.DEBIT else "IN",
+                "amount": int(entry["amount"]),
+                "balance_after": int(entry["balance_after"]),
+                "transaction_id": str(entry["transaction_id"]),
+                "note": txn.get("note", ""),
+                "kind": txn.get("kind", ""),
+                "counterparty_account": "" if funding or counterparty is None else str(counterparty),
+                "counterparty_name": FUNDING_NAME if funding else names.get(counterparty, ""),
+            }
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+
+def receipt_for(*, viewer: User, transaction_id) -> dict:
+    """One transaction as its receipt shows it to `viewer`, or NotFound (404).
+
+    Staff see any transaction. A customer sees what they sent (any status, with its attempts and
+    failure) and what they received once it COMPLETED (never the sender's failures): the same
+    rule as their history, so a receipt reveals nothing the history does not. A malformed,
+    unknown or foreign id is the same NotFound.
+    """
+    oid = parse_object_id(transaction_id)
+    doc = collection(Transaction).find_one({"_id": oid}, INTERNAL_FIELDS) if oid else None
+    if doc is None:
+        raise NotFound(thing="Transaction")
+    staff = bool(getattr(viewer, "is_admin", False))
+    side, account = None, None
+    if not staff:
+        account = account_for_user(user=viewer) if viewer.is_authenticated else None
+        if account is not None and doc["from_account_id"] == account.pk:
+            side = "OUT"
+        elif (
+            account is not None and doc["to_account_id"] == account.pk and doc["status"] == TransactionStatus.COMPLETED
+        ):
+            side = "IN"
+        else:
+            raise NotFound(thing="Transaction")
+    names = _names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=True)
+    masked = _names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=False) if not staff else names
+
+    def party(account_id, own: bool) -> dict:
+        if doc.get("kind") == TransactionKind.SYSTEM_FUNDING and account_id == doc["from_account_id"]:
+            return {"account": "", "name": FUNDING_NAME}
+        return {"account": str(account_id), "name": (names if own or staff else masked).get(account_id, "")}
+
+    sender_view = staff or side == "OUT"
+    entry = None
+    if account is not None and doc["status"] == TransactionStatus.COMPLETED:
+        entry = collection(LedgerEntry).find_one(
+            {"transaction_id": oid, "account_id": account.pk}, {"balance_after": 1}
+        )
+    return {
+        "id": str(oid),
+        "kind": doc.get("kind", ""),
+        "status": doc.get("status", ""),
+        "amount": int(doc.get("amount", 0)),
+        "currency": doc.get("currency", "INR"),
+        "note": doc.get("note", ""),
+        "created_at": doc.get("created_at"),
+        "completed_at": doc.get("completed_at"),
+        "failure_reason": doc.get("failure_reason", "") if sender_view else "",
+        "retry_count": int(doc.get("retry_count", 0)) if sender_view else 0,
+        "from": party(doc["from_account_id"], own=side == "OUT"),
+        "to": party(doc["to_account_id"], own=side == "IN"),
+        "attempts": _attempts(oid, staff=staff) if sender_view else [],
+        "viewer_side": side,
+        "balance_after": int(entry["balance_after"]) if entry else None,
+    }
+
+
+def _attempts(oid, *, staff: bool) -> list[dict]:
+    """Each settled attempt (completed, failed, recovered) from the audit log, oldest first: a
+    handful of entries on the (transaction_id, created_at) index. Staff also see the internal
+    reason (why a recipient refused); a customer sees the outcome, and the failure on the receipt."""
+    rows = collection(AuditLog).find({"transaction_id": str(oid)}, {"created_at": 1, "status": 1, "details": 1})
+    attempts = sorted(rows, key=lambda row: row["created_at"])
+    return [
+        {
+            "at": row["created_at"],
+            "status": row.get("status", ""),
+            "reason": str((row.get("details") or {}).get("reason", "")) if staff else "",
+        }
+        for row in attempts
+    ]
