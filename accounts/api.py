@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import WithJsonSchema
 
 from accounts.auth import login_attempt, token_cookie_clear, token_cookie_set, token_issue, token_revoke
 from accounts.forms import LoginForm, RegisterForm, form_data_or_error
 from accounts.models import Account, AccountStatus, User
 from accounts.policy import ADMIN, PUBLIC, USER, operation
-from accounts.selectors import account_get, account_get_owned, accounts_for_user
+from accounts.selectors import account_get, account_get_readable, accounts_for_user
 from accounts.services import account_create, account_set_status, user_register
 from aegis.api import AccountPath, DateTime, Message, Ok, Rupees, errors, ok
+from aegis.clock import parse_instant
 from aegis.money import rupees
 from ledger.models import AuditAction
+from ledger.selectors import balance_as_of
 from ledger.services import audit_append
 
 router = Router()
@@ -67,8 +71,36 @@ class AccountStatusAnswer(Message):
 
 class Balance(Ok):
     accountId: str
-    balance: Rupees
+    balance: Rupees = Field(description="Now; with `asOf`, the balance after the last entry at or before it.")
     currency: str
+    asOf: DateTime | None = Field(None, description="With `asOf` only: the instant asked about, in UTC.")
+    seq: int | None = Field(
+        None, ge=0, description="With `asOf` only: the ledger seq of that entry (0: no entry yet, balance 0)."
+    )
+
+
+# Parsed after the account is found (aegis.clock.parse_instant), so another user's account is
+# the same 404 whatever the query says.
+AsOf = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "An ISO 8601 instant (2026-12-01T18:30:00Z or with an offset); without an offset "
+            "it is IST; a date alone (2026-12-01) means the end of that IST day. Malformed: 400 naming asOf.",
+            "example": "2026-12-01T18:30:00Z",
+        }
+    ),
+]
+
+
+class BalanceQuery(Schema):
+    asOf: AsOf = None
+
+
+def instant_json(value: datetime) -> str:
+    """An instant as UTC ISO 8601 with `Z`, to the millisecond (what the ledger stores)."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def user_json(user: User) -> dict:
@@ -139,11 +171,20 @@ def accounts_create(request: HttpRequest):
 
 @operation(
     router, "GET", "/accounts/balance/{str:account_id}", USER, url_name="account-balance",
-    response={200: Balance, **errors(401, 404)}, summary="Balance of one of your accounts (anything else is 404)",
+    response={200: Balance, **errors(400, 401, 404)}, exclude_unset=True,
+    summary="Balance of one of your accounts, now or as of an instant (staff: any account; else 404)",
+    description="With `asOf`, also `asOf` and `seq`: `balance` is the balance after the account's last ledger "
+    "entry at or before that instant (0 with seq 0 before its first entry), found in a few small reads of the "
+    "(account, seq) index whatever the account's history.",
 )  # fmt: skip
-def balance(request: HttpRequest, account_id: AccountPath):
-    account = account_get_owned(user=request.user, account_id=account_id)
-    return ok(accountId=str(account.pk), balance=rupees(account.balance), currency=account.currency)
+def balance(request: HttpRequest, account_id: AccountPath, query: Query[BalanceQuery]):
+    account = account_get_readable(user=request.user, account_id=account_id)
+    body = ok(accountId=str(account.pk), balance=rupees(account.balance), currency=account.currency)
+    if query.asOf is None or query.asOf == "":
+        return body
+    instant = parse_instant(query.asOf, field="asOf")
+    found = balance_as_of(account=account, instant=instant)
+    return body | {"balance": rupees(found.balance), "asOf": instant_json(instant), "seq": found.seq}
 
 
 def _set_status(request: HttpRequest, account_id: str, new_status: str, message: str) -> dict:

@@ -206,7 +206,8 @@ def operation(router: Router, method: str, path: str, access: str, *, strict: st
 
     def decorator(view):
         view.aegis_access = (access, strict)
-        extra = {} if access == PUBLIC else {"security": SIGNED_IN}
+        # An operation's own `openapi_extra` (e.g. a file answer's content types) keeps its keys.
+        extra = {**options.pop("openapi_extra", {}), **({} if access == PUBLIC else {"security": SIGNED_IN})}
         return router.api_operation([method], path, by_alias=True, openapi_extra=extra, **options)(view)
 
     return decorator

@@ -64,6 +64,13 @@ def account_get_owned(*, user: User, account_id) -> Account:
     return account
 
 
+def account_get_readable(*, user: User, account_id) -> Account:
+    """An account the caller may read: staff any (account_get), anyone else only their own (same 404)."""
+    if user.is_authenticated and user.is_admin:
+        return account_get(account_id=account_id)
+    return account_get_owned(user=user, account_id=account_id)
+
+
 def accounts_for_user(*, user: User) -> QuerySet[Account]:
     return Account.objects.filter(user=user).order_by("created_at")
 

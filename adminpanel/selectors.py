@@ -15,6 +15,7 @@ from accounts.models import Account, User
 from accounts.selectors import bank_floor
 from aegis import keyset
 from aegis.errors import NotFound
+from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from ledger.selectors import page_bounds
 
@@ -132,6 +133,15 @@ def _email_prefix_page(prefix: str, token: str | None, page: int, limit: int) ->
         "newer": cursor_at(keyset.NEWER, docs[0]["email"]) if docs and has_before else None,
         "older": cursor_at(keyset.OLDER, docs[-1]["email"]) if docs and more else None,
     }
+
+
+def user_row_get(*, user_id) -> UserRow:
+    """One person (never the system user, as the listing) with their account; NotFound otherwise."""
+    oid = parse_object_id(user_id)
+    user = User.objects.filter(pk=oid, is_system=False).first() if oid else None
+    if user is None:
+        raise NotFound(thing="User")
+    return UserRow(user=user, account=Account.objects.filter(user=user).first())
 
 
 def system_user() -> User:

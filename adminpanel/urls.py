@@ -9,7 +9,14 @@ app_name = "adminpanel"
 urlpatterns = [
     path("", views.staff_index, name="index"),
     path("users", views.user_list, name="users"),
+    path("users/<str:user_id>", views.user_detail, name="user"),
     path("accounts/<str:account_id>/status", views.account_status, name="account-status"),
+    path("accounts/<str:account_id>/statement", views.account_statement, name="account-statement"),
+    path(
+        "accounts/<str:account_id>/statement/download",
+        views.account_statement_download,
+        name="account-statement-download",
+    ),
     path("transactions", views.transaction_list, name="transactions"),
     path("transactions/<str:transaction_id>", views.transaction_detail, name="transaction"),
     path("stats", views.stats, name="stats"),

@@ -27,13 +27,18 @@ from accounts.policy import ADMIN, policy
 from accounts.selectors import account_get, bank_floor
 from accounts.services import account_set_status
 from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
-from adminpanel.selectors import UserRow, parked_event_row, system_account_id, system_user, users_page
+from adminpanel.selectors import UserRow, parked_event_row, system_account_id, system_user, user_row_get, users_page
 from aegis.charts import bar_chart
 from aegis.errors import AegisError
 from aegis.keyset import InvalidCursor, decode_cursor, encode_cursor, listing_page
 from aegis.pages import STALE_CURSOR, keyset_read, render_page
 from events.selectors import outbox_parked, outbox_stats
 from events.services import outbox_requeue
+from ledger.selectors import recent_entries
+from statements.documents import statement_response
+from statements.forms import StatementRangeForm, default_range, period_query, statement_download_query
+from statements.selectors import PDF_MAX_ENTRIES, statement_rows, statement_summary
+from statements.services import statement_download_record
 from transfers.forms import MoneyForm, new_idempotency_key
 from transfers.pages import announce, run_transfer
 from transfers.selectors import (
@@ -69,6 +74,49 @@ def user_list(request: HttpRequest):
         "reauth_fresh": reauth_is_fresh(request),
     }
     return render_page(request, "adminpanel/user_list.html", "user-table", context)
+
+
+RECENT_ENTRIES = 8
+
+
+@policy(ADMIN, methods=["GET"])
+def user_detail(request: HttpRequest, user_id: str):
+    """One person: who they are, their account, its last postings, and a statement form for it."""
+    row = user_row_get(user_id=user_id)
+    entries = recent_entries(account=row.account, limit=RECENT_ENTRIES) if row.account else []
+    context = {
+        "row": row,
+        "entries": entries,
+        "form": StatementRangeForm(initial=default_range()),
+        "reauth_fresh": reauth_is_fresh(request),
+    }
+    return render(request, "adminpanel/user_detail.html", context)
+
+
+@policy(ADMIN, methods=["GET"])
+def account_statement(request: HttpRequest, account_id: str):
+    """A customer's statement summary for a range, with the downloads (each download is audited)."""
+    account = account_get(account_id=account_id)
+    form = StatementRangeForm.for_query(request.GET)
+    context = {"account": account, "form": form, "summary": None}
+    if not form.is_valid():
+        return render(request, "adminpanel/account_statement.html", context, status=400)
+    summary = statement_summary(account=account, period=form.period)
+    context |= {"summary": summary, "download_query": period_query(form.period), "pdf_max_entries": PDF_MAX_ENTRIES}
+    return render(request, "adminpanel/account_statement.html", context)
+
+
+@policy(ADMIN, methods=["GET"])
+def account_statement_download(request: HttpRequest, account_id: str):
+    account = account_get(account_id=account_id)
+    period, fmt = statement_download_query(request.GET)
+    summary = statement_summary(account=account, period=period)
+    # The file first: a PDF refused as too long (StatementTooLong) is no download to audit.
+    response = statement_response(summary, statement_rows(summary, full_names=True), fmt)
+    statement_download_record(
+        staff=request.user, account=account, period=period, fmt=fmt, request_id=getattr(request, "request_id", "")
+    )
+    return response
 
 
 def _confirm_page(request: HttpRequest, account, target: str, *, error: str = ""):

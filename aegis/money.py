@@ -53,8 +53,32 @@ def rupees(paise: int) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def _indian_grouping(digits: str) -> str:
+    """ "12345678" -> "1,23,45,678": the last three digits, then pairs (lakh, crore)."""
+    if len(digits) <= 3:
+        return digits
+    head, tail = digits[:-3], digits[-3:]
+    pairs = []
+    while len(head) > 2:
+        pairs.insert(0, head[-2:])
+        head = head[:-2]
+    return ",".join([head, *pairs, tail])
+
+
 def format_inr(paise: int) -> str:
-    """₹1,500.00 — grouped the simple (thousands) way; negative for the system account."""
-    rupees = paise_to_rupees(paise)
-    sign = "-" if rupees < 0 else ""
-    return f"{sign}₹{abs(rupees):,.2f}"
+    """₹1,00,000.00: the Indian grouping (lakh, crore) that every page and document shows.
+
+    Negative for the system account ("-₹1,00,000.00"). Integer arithmetic, so no rounding.
+    """
+    paise = int(paise)
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), PAISE_PER_RUPEE)
+    return f"{sign}₹{_indian_grouping(str(whole))}.{fraction:02d}"
+
+
+def decimal_rupees(paise: int) -> str:
+    """ "1500.00": rupees with exactly two places and no symbol or grouping, for CSV and machines."""
+    paise = int(paise)
+    sign = "-" if paise < 0 else ""
+    whole, fraction = divmod(abs(paise), PAISE_PER_RUPEE)
+    return f"{sign}{whole}.{fraction:02d}"

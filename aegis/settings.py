@@ -346,5 +346,6 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("AEGIS_LOG_LEVEL", default="INFO")},
     # runserver's own access line would repeat aegis.request's (which has the request id).
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # fontTools narrates every font subset a PDF makes at INFO (forty lines a document).
+    "loggers": {"django.server": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include("aegis.api_urls")),
     path("", include("accounts.urls")),
     path("", include("transfers.urls")),
+    path("", include("statements.urls")),
     path("staff/", include("adminpanel.urls")),
     path("", include("notifications.urls")),
     path("django-admin/", admin.site.urls),

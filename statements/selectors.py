@@ -158,7 +158,8 @@ def statement_rows(summary: StatementSummary, *, full_names: bool = False) -> It
             names.update(_names_of_accounts(unseen, full=full_names))
         for entry in chunk:
             txn = txns.get(entry["transaction_id"], {})
-            funding = txn.get("kind") == TransactionKind.SYSTEM_FUNDING
+            # Money in from the bank itself; the system account's own side names whom it funded.
+            funding = txn.get("kind") == TransactionKind.SYSTEM_FUNDING and entry["type"] == EntryType.CREDIT
             counterparty = counterparties[entry["_id"]]
             yield {
                 "seq": int(entry["seq"]),
@@ -212,9 +213,10 @@ def receipt_for(*, viewer: User, transaction_id) -> dict:
     sender_view = staff or side == "OUT"
     entry = None
     if account is not None and doc["status"] == TransactionStatus.COMPLETED:
-        entry = collection(LedgerEntry).find_one(
-            {"transaction_id": oid, "account_id": account.pk}, {"balance_after": 1}
-        )
+        # By transaction only (its index holds no account_id, and the embedded planner scans the
+        # collection for a filter field its index lacks): the pair's two entries, then ours.
+        pair = collection(LedgerEntry).find({"transaction_id": oid}, {"account_id": 1, "balance_after": 1})
+        entry = next((e for e in pair if e["account_id"] == account.pk), None)
     return {
         "id": str(oid),
         "kind": doc.get("kind", ""),

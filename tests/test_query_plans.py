@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.auth import token_issue
 from accounts.models import Account, Role
 from accounts.services import system_bootstrap
+from aegis.clock import bank_time, now_ms
 from aegis.mongo import get_db
 from loadtest.scale import bank_generate, rollups_refresh
 from tests.factories import make_user
@@ -63,6 +64,9 @@ def test_every_page_and_api_read_is_bounded_by_its_page(bank):
     notes_older = _older(customer, "/notifications")
     staff_older = _older(admin, "/staff/transactions")
     failed_older = _older(admin, "/staff/transactions?status=FAILED")
+    middle = get_db()["ledger_entries"].find_one({"account_id": bank.pk, "seq": bank.ledger_seq // 2})
+    as_of = middle["created_at"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    today = bank_time(now_ms()).date().isoformat()
     api_next = api.get(f"/api/transactions/{acct}?limit=20").json()["nextCursor"]
     staff_next = staff_api.get("/api/admin/transactions?limit=20").json()["nextCursor"]
 
@@ -75,11 +79,18 @@ def test_every_page_and_api_read_is_bounded_by_its_page(bank):
         (customer, "/notifications"),
         (customer, f"/notifications{notes_older}"),
         (customer, "/notifications/poll?since=0"),
+        (customer, f"/statement?from={today}&to={today}"),
+        (customer, f"/statement/download?from={today}&to={today}&format=csv"),
+        (customer, f"/transactions/{some_txn}"),
         (api, "/api/accounts"),
         (api, f"/api/accounts/balance/{acct}"),
         (api, f"/api/transactions/{acct}?limit=20"),
         (api, f"/api/transactions/{acct}?limit=20&page=40"),
         (api, f"/api/transactions/{acct}?limit=20&cursor={api_next}"),
+        (api, f"/api/accounts/balance/{acct}?asOf={as_of}"),
+        (api, f"/api/accounts/balance/{acct}?asOf=2026-01-01"),
+        (api, f"/api/transactions/{some_txn}/receipt"),
+        (api, f"/api/accounts/{acct}/statement?from={today}&to={today}&format=csv"),
         (admin, "/staff/users"),
         (admin, "/staff/transactions"),
         (admin, f"/staff/transactions{staff_older}"),
@@ -88,6 +99,8 @@ def test_every_page_and_api_read_is_bounded_by_its_page(bank):
         (admin, f"/staff/transactions?account={acct}"),
         (admin, f"/staff/transactions?account={acct}&status=COMPLETED"),
         (admin, f"/staff/transactions/{some_txn}"),
+        (admin, f"/staff/users/{heavy_user.pk}"),
+        (admin, f"/staff/accounts/{acct}/statement?from={today}&to={today}"),
         (admin, "/staff/stats"),
         (admin, "/staff/events"),
         (admin, "/metrics"),
@@ -103,6 +116,8 @@ def test_every_page_and_api_read_is_bounded_by_its_page(bank):
         for client, url in reads:
             with record(url):
                 response = client.get(url)
+                if response.streaming:  # a streamed statement reads as it is sent
+                    b"".join(response.streaming_content)
             assert response.status_code == 200, (url, response.status_code)
 
     commands = recorded()

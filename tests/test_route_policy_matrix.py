@@ -10,7 +10,8 @@ frozen owner (FROZEN account, uses their own), admin, system user. Expectations:
 - USER / ADMIN / SYSTEM: anonymous gets 401 (API) or a redirect to the login page (pages);
   ADMIN routes answer 403 to non-admins, SYSTEM routes 403 to everyone but the system user;
 - a USER route about an account (a URL parameter named like `account`) answers 404 to every
-  caller but the account's owner, revealing nothing;
+  caller but the account's owner, revealing nothing; on the routes staff may read (OWNER_OR_STAFF)
+  an admin is let in too, and nobody else;
 - an undeclared method answers 405; nothing ever answers 5xx.
 """
 
@@ -95,6 +96,8 @@ CONTRACT = {
     "api/auth/logout": USER,
     "api/accounts": USER,
     "api/accounts/balance/<str:account_id>": USER,
+    "api/accounts/<str:account_id>/statement": USER,
+    "api/transactions/<str:transaction_id>/receipt": USER,
     "api/transactions": USER,
     "api/transactions/system/initial-funds": SYSTEM,
     "login": PUBLIC,
@@ -102,6 +105,19 @@ CONTRACT = {
     "logout": USER,
     "dashboard": USER,
 }
+
+
+# USER routes about an account that staff may read too (DESIGN §5: balance as-of, statements).
+OWNER_OR_STAFF = {
+    "api/accounts/balance/<str:account_id>",
+    "api/accounts/<str:account_id>/statement",
+}
+
+
+def test_owner_or_staff_routes_exist_and_are_user_routes_about_an_account():
+    routes = {r.pattern: r for r in collect_routes() if not r.exempt}
+    assert OWNER_OR_STAFF <= set(routes)
+    assert all(routes[p].policy.access == USER and routes[p].account_params for p in OWNER_OR_STAFF)
 
 
 def test_declared_policies_match_the_contract():
@@ -216,7 +232,7 @@ def test_route_role_matrix(cast):
                 elif response.status_code in (401, 403) or is_login_redirect(response):
                     problems.append(f"{where}, expected to be let in")
                 elif declared.access == USER and route.account_params:
-                    owns = role in ("owner", "frozen_owner")
+                    owns = role in ("owner", "frozen_owner") or (role == "admin" and route.pattern in OWNER_OR_STAFF)
                     if owns and response.status_code == 404:
                         problems.append(f"{where}, the owner was refused")
                     if not owns and response.status_code != 404:

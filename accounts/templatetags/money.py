@@ -1,14 +1,12 @@
-"""`{{ paise|inr }}` -> ₹1,500.00 (integer paise in, Decimal arithmetic, never float)."""
-
-from decimal import Decimal
+"""`{{ paise|inr }}` -> ₹1,00,000.00 (aegis.money.format_inr, so pages and documents agree)."""
 
 from django import template
+
+from aegis.money import format_inr
 
 register = template.Library()
 
 
 @register.filter
 def inr(paise) -> str:
-    rupees = (Decimal(int(paise)) / 100).quantize(Decimal("0.01"))
-    sign = "-" if rupees < 0 else ""
-    return f"{sign}₹{abs(rupees):,.2f}"
+    return format_inr(paise)
