@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run dev test test-fast install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-contention bench-engine bench-outbox bench-login bench-scale chaos clean
+.PHONY: run dev test test-fast install install-dev chromium test-browser db db-stop lint format reconcile recover bench bench-contention bench-engine bench-outbox bench-login bench-scale bench-statements chaos clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,11 @@ bench-login: install-dev
 ## reconcile; one table of p50 per size and growth for every read (see loadtest/scale.py, docs/performance.md).
 bench-scale: install-dev
 	$(PY) -m loadtest.scale $(BENCH_ARGS)
+
+## One account with 100,000 ledger entries (reconcile-checked): CSV and PDF statements of 10,000
+## entries and the balance as-of lookup, median and p90 against their targets (see loadtest/statement_bench.py).
+bench-statements: install-dev
+	$(PY) -m loadtest.statement_bench $(BENCH_ARGS)
 
 ## N rounds of load + SIGKILL (web worker or database) + recovery checks (see loadtest/chaos.py).
 chaos: install-dev

@@ -143,10 +143,10 @@ def balance_as_of(*, account, instant: datetime, before: bool = False) -> Balanc
 
     An account's entries are in time order along `seq` (Account.ledger_at stamps them), so the
     answer is one seq, found by an interpolation search over exact (account, seq) ranges of
-    AS_OF_PROBE entries: the time of the bracketing entries places the next guess, and a probe
-    that does not halve the bracket makes the next one a bisection, so a search reads at most
-    about 2·log2(n / AS_OF_PROBE) small ranges, and one or two on an account with steady
-    traffic. An instant at or after the newest entry (the usual "as of now") reads nothing: the
+    AS_OF_PROBE entries: the time of the bracketing entries places the next guess, and two
+    probes in a row that do not halve the bracket make the next one a bisection, so a search
+    reads at most about 3·log2(n / AS_OF_PROBE) small ranges, and two or three on an account
+    with steady traffic. An instant at or after the newest entry (the usual "as of now") reads nothing: the
     account document already holds that entry's balance, seq and time.
     """
     instant = aware(instant)
@@ -163,7 +163,7 @@ def balance_as_of(*, account, instant: datetime, before: bool = False) -> Balanc
     # Invariant: entry `lo` counts (lo 0: none does) and entry `hi` does not (hi top+1: past the end).
     lo, lo_at, answer = 0, aware(account.created_at), NO_ENTRY
     hi, hi_at = (top, newest_at) if newest_at is not None else (top + 1, None)
-    bisect = False
+    bisect, slow = False, 0
     while hi - lo > 1:
         bracket = hi - lo
         first, last = _as_of_probe(lo, hi, lo_at, hi_at, instant, bisect=bisect)
@@ -178,7 +178,10 @@ def balance_as_of(*, account, instant: datetime, before: bool = False) -> Balanc
             if found["seq"] < last or last == hi - 1:  # the next entry is known not to count
                 return answer
             lo, lo_at = last, answer.at
-        bisect = (hi - lo) * 2 > bracket
+        # A miss still narrows the bracket to one side of a known time, so the next interpolation
+        # is far closer; only two probes in a row that do not halve it switch to bisection.
+        slow = slow + 1 if (hi - lo) * 2 > bracket else 0
+        bisect = slow >= 2
     return answer
 
 
