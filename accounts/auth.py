@@ -234,10 +234,17 @@ def reauth_is_fresh(request: HttpRequest) -> bool:
 
 
 def reauth_confirm(request: HttpRequest, *, password: str) -> None:
+    """Check the signed-in user's password again and stamp the session (`password_confirm`)."""
+    password_confirm(request, password=password)
+    request.session[REAUTH_SESSION_KEY] = int(time.time())
+
+
+def password_confirm(request: HttpRequest, *, password: str) -> None:
     """Check the signed-in user's password again; InvalidCredentials or RateLimited otherwise.
 
     Failures count against the same limits as logins (`login_failures_check`), so a stolen
-    session cannot be used to guess the password; the check holds a password-check slot.
+    session or token cannot be used to guess the password; the check holds a password-check
+    slot. The API confirms each sensitive request this way (a token has no session to stamp).
     """
     user = request.user
     with password_check_slot():
@@ -254,7 +261,6 @@ def reauth_confirm(request: HttpRequest, *, password: str) -> None:
         login_failure_record(request, email=user.email)
         raise InvalidCredentials("That password is not right.")
     login_failures_forget(request, email=user.email)
-    request.session[REAUTH_SESSION_KEY] = int(time.time())
 
 
 def reauth_clear(request: HttpRequest) -> None:

@@ -1,11 +1,15 @@
-"""Input shapes for the staff console (filters and actions). Funding reuses transfers.forms."""
+"""Input shapes for the staff console (filters and actions, disputes and reversals included).
+Funding reuses transfers.forms."""
 
 from __future__ import annotations
 
 from django import forms
 
 from accounts.models import AccountStatus
+from aegis.errors import ValidationFailed
 from aegis.ids import parse_object_id
+from aegis.money import parse_amount
+from disputes.models import DisputeState
 from ledger.selectors import page_number
 from transfers.models import TransactionStatus
 
@@ -65,3 +69,61 @@ class TransactionFilterForm(forms.Form):
         if value and oid is None:
             raise forms.ValidationError("Enter a 24-character account ID.")
         return oid
+
+
+class DisputeQueueForm(forms.Form):
+    """The staff disputes queue's filters: one state (none: the open and under-review ones) and
+    a minimum age in days."""
+
+    state = forms.ChoiceField(
+        choices=[("", "Open and under review"), *DisputeState.choices], required=False, label="State"
+    )
+    min_age = forms.IntegerField(
+        label="At least (days old)", min_value=0, max_value=3650, required=False, widget=forms.TextInput
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["min_age"].widget.attrs.update({"inputmode": "numeric", "placeholder": "0"})
+
+
+NOTE_MAX = 500
+
+
+class ReversalProposeForm(forms.Form):
+    """A maker's proposal: everything left to reverse, or a part of it (rupees), and why."""
+
+    scope = forms.ChoiceField(
+        choices=[("full", "Everything left"), ("partial", "Only this amount")], initial="full", widget=forms.RadioSelect
+    )
+    amount = forms.CharField(label="Amount (₹)", max_length=32, strip=False, required=False)
+    note = forms.CharField(label="Note for the checker", max_length=NOTE_MAX, required=False, strip=True)
+
+    def __init__(self, *args, left: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left = left
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
+        self.fields["note"].widget = forms.Textarea(attrs={"rows": 2, "maxlength": NOTE_MAX})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scope") == "full":
+            data["amount_paise"] = self.left
+        elif data.get("scope") == "partial":
+            try:
+                data["amount_paise"] = parse_amount(data.get("amount") or "")
+            except ValidationFailed as err:
+                self.add_error("amount", err.message.replace("amount ", "Amount ", 1))
+        return data
+
+
+class DisputeRejectForm(forms.Form):
+    answer = forms.CharField(label="Answer to the customer", max_length=NOTE_MAX, strip=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["answer"].widget = forms.Textarea(attrs={"rows": 3, "maxlength": NOTE_MAX})
+
+
+class ProposalDecisionForm(forms.Form):
+    note = forms.CharField(label="Note", max_length=NOTE_MAX, required=False, strip=True)

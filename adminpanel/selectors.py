@@ -1,4 +1,5 @@
-"""Reads for the staff console: people (listing, email search), the system user, parked events.
+"""Reads for the staff console: people (listing, email search), the system user, parked events,
+and the rows of the disputes and reversal pages.
 
 Transactions' reads and their page shape (`transaction_row`) live in transfers.selectors.
 """
@@ -14,10 +15,15 @@ from django.core import signing
 from accounts.models import Account, User
 from accounts.selectors import bank_floor
 from aegis import keyset
+from aegis.clock import aware, now_ms
 from aegis.errors import NotFound
 from aegis.ids import parse_object_id
 from aegis.mongo import collection
-from ledger.selectors import page_bounds
+from disputes.models import FINAL_DISPUTE_STATES, DisputeReason, DisputeState, ProposalState
+from disputes.selectors import dispute_of_transaction, proposals_of_dispute, reversible_left
+from ledger.models import AuditLog
+from ledger.selectors import page_bounds, recent_entries
+from transfers.models import INTERNAL_FIELDS, Transaction, TransactionKind, TransactionStatus
 
 
 def parked_event_row(doc: dict) -> dict:
@@ -153,3 +159,174 @@ def system_user() -> User:
 
 def system_account_id() -> ObjectId | None:
     return Account.objects.filter(user__is_system=True).values_list("pk", flat=True).first()
+
+
+# --- disputes and reversal proposals (issue 18): the rows the staff pages show -------------------
+
+DISPUTE_BADGES = {
+    "OPEN": "initiated",
+    "UNDER_REVIEW": "processing",
+    "RESOLVED_REVERSED": "completed",
+    "RESOLVED_PARTIAL": "completed",
+    "REJECTED": "failed",
+}
+PROPOSAL_BADGES = {
+    "PENDING": "processing",
+    "APPROVED": "initiated",
+    "EXECUTED": "completed",
+    "FAILED": "failed",
+}
+AUDIT_SHOWN = 100
+
+
+def _people(ids) -> dict[str, User]:
+    oids = {oid for oid in (parse_object_id(str(i)) for i in ids if i) if oid is not None}
+    return {str(u.pk): u for u in User.objects.filter(pk__in=list(oids))} if oids else {}
+
+
+def _who(people: dict[str, User], user_id) -> str:
+    person = people.get(str(user_id or ""))
+    if person is None:
+        return "—" if not user_id else str(user_id)
+    return person.name or person.email
+
+
+def _transactions(ids) -> dict:
+    ids = list({i for i in ids if i is not None})
+    if not ids:
+        return {}
+    # By _id only: the one `$in` the embedded planner answers from an index.
+    return {t["_id"]: t for t in collection(Transaction).find({"_id": {"$in": ids}}, INTERNAL_FIELDS)}
+
+
+def dispute_rows(docs: list[dict], *, now=None) -> list[dict]:
+    """Queue rows: the dispute with its customer, amount, age and its pending proposals count.
+
+    A queue page is at most disputes.selectors.QUEUE_LIMIT rows; each row's proposals are the
+    handful of its own (the dispute_id index), counted here.
+    """
+    now = now or now_ms()
+    people = _people(d["user_id"] for d in docs)
+    txns = _transactions(d["transaction_id"] for d in docs)
+    rows = []
+    for doc in docs:
+        txn = txns.get(doc["transaction_id"], {})
+        pending = [p for p in proposals_of_dispute(dispute_id=doc["_id"]) if p["state"] == ProposalState.PENDING]
+        rows.append(dispute_row(doc, people=people, txn=txn, now=now) | {"pending": len(pending)})
+    return rows
+
+
+def dispute_row(doc: dict, *, people: dict[str, User], txn: dict, now) -> dict:
+    person = people.get(str(doc["user_id"]))
+    age = aware(now) - aware(doc["opened_at"])
+    return {
+        "id": str(doc["_id"]),
+        "transaction_id": str(doc["transaction_id"]),
+        "account_id": str(doc["account_id"]),
+        "customer": (person.name or person.email) if person else str(doc["user_id"]),
+        "customer_email": person.email if person else "",
+        "customer_id": str(doc["user_id"]),
+        "amount": int(txn.get("amount", 0)),
+        "reason": DisputeReason(doc["reason"]).label if doc["reason"] in DisputeReason.values else doc["reason"],
+        "reason_code": doc["reason"],
+        "note": doc.get("note", ""),
+        "state": doc["state"],
+        "state_label": DisputeState(doc["state"]).label if doc["state"] in DisputeState.values else doc["state"],
+        "badge": DISPUTE_BADGES.get(doc["state"], "none"),
+        "is_final": doc["state"] in FINAL_DISPUTE_STATES,
+        "answer": doc.get("staff_answer", ""),
+        "opened_at": doc["opened_at"],
+        "resolved_at": doc.get("resolved_at"),
+        "age_days": max(0, age.days),
+    }
+
+
+def proposal_rows(docs: list[dict], *, viewer: User, now=None) -> list[dict]:
+    """Proposals as the pages show them, with what `viewer` may do to each: the maker never
+    approves or retries their own (the service refuses it too), reject is open to any staff."""
+    now = now or now_ms()
+    people = _people([p["proposed_by"] for p in docs] + [p["decided_by"] for p in docs])
+    me = str(viewer.pk)
+    rows = []
+    for doc in docs:
+        state, mine = doc["state"], doc["proposed_by"] == me
+        expired = state == ProposalState.PENDING and aware(doc["expires_at"]) <= aware(now)
+        rows.append(
+            {
+                "id": str(doc["_id"]),
+                "original_id": str(doc["original_id"]),
+                "dispute_id": str(doc["dispute_id"]) if doc.get("dispute_id") else "",
+                "amount": int(doc["amount"]),
+                "note": doc.get("note", ""),
+                "state": state,
+                "state_label": ProposalState(state).label if state in ProposalState.values else state,
+                "badge": PROPOSAL_BADGES.get(state, "none"),
+                "maker": _who(people, doc["proposed_by"]),
+                "checker": _who(people, doc["decided_by"]) if doc.get("decided_by") else "",
+                "proposed_at": doc["proposed_at"],
+                "expires_at": doc["expires_at"],
+                "decided_at": doc.get("decided_at"),
+                "decision_note": doc.get("decision_note", ""),
+                "reversal_id": doc.get("reversal_id", ""),
+                "failure_reason": doc.get("failure_reason", ""),
+                "mine": mine,
+                "expired": expired,
+                "can_approve": state == ProposalState.PENDING and not mine and not expired,
+                "can_reject": state == ProposalState.PENDING,
+                "can_retry": state in (ProposalState.FAILED, ProposalState.APPROVED) and not mine,
+                "can_cancel": state == ProposalState.FAILED,
+                "unconfirmed": state == ProposalState.APPROVED,
+            }
+        )
+    return rows
+
+
+def audit_trail(*, transaction_id, people_too: bool = True) -> list[dict]:
+    """One transaction's audit entries, oldest first, with who did each.
+
+    Read by transaction_id alone (the (transaction_id, created_at) index) and sorted here: a
+    transaction has a handful of entries, and a sort would be planned as a SORT stage anyway.
+    """
+    rows = list(collection(AuditLog).find({"transaction_id": str(transaction_id)}).limit(AUDIT_SHOWN))
+    rows.sort(key=lambda r: (aware(r["created_at"]), r["_id"]))
+    people = _people([r.get("actor_id") for r in rows] + [r.get("user_id") for r in rows]) if people_too else {}
+    return [
+        {
+            "action": r["action"],
+            "status": r.get("status", ""),
+            "created_at": r["created_at"],
+            "actor": _who(people, r.get("actor_id")) if r.get("actor_id") else "",
+            "user": _who(people, r.get("user_id")) if r.get("user_id") else "",
+            "details": r.get("details") or {},
+        }
+        for r in rows
+    ]
+
+
+def account_with_history(account_id, *, limit: int) -> dict | None:
+    """An account, its owner and its last `limit` postings (the dense seq range)."""
+    account = Account.objects.filter(pk=account_id).select_related("user").first() if account_id else None
+    if account is None:
+        return None
+    return {"account": account, "entries": recent_entries(account=account, limit=limit)}
+
+
+def reversal_facts(*, transaction_id) -> dict:
+    """What the staff pages say about an original (or a reversal): its links both ways, what is
+    left to reverse, whether a reversal can be proposed, and its open dispute."""
+    oid = parse_object_id(transaction_id)
+    doc = collection(Transaction).find_one({"_id": oid}, INTERNAL_FIELDS) if oid else None
+    if doc is None:
+        raise NotFound(thing="Transaction")
+    reversible = doc["kind"] != TransactionKind.REVERSAL and doc["status"] == TransactionStatus.COMPLETED
+    left = reversible_left(original=doc) if reversible else 0
+    dispute = dispute_of_transaction(transaction_id=doc["_id"])
+    return {
+        "doc": doc,
+        "reverses": str(doc["reverses_id"]) if doc.get("reverses_id") else "",
+        "reversed_by": [str(i) for i in doc.get("reversed_by") or []],
+        "reversed_amount": int(doc.get("reversed_amount") or 0),
+        "left": left,
+        "can_propose": reversible and left > 0,
+        "open_dispute": str(dispute["_id"]) if dispute else "",
+    }

@@ -4,7 +4,8 @@ Users (search, freeze/unfreeze in place with a confirmation), Transactions (filt
 modal), Stats (figures and inline-SVG charts), a "Fund account" form that moves money from
 the system account, and Events (the outbox's health and its parked events, to requeue). HTMX
 requests get named partials of the same templates; every action also works as a plain link or
-form post.
+form post. Disputes (the queue, a dispute with both accounts' history and its audit trail) and
+Reversals (maker-checker proposals: one staff member proposes, another approves).
 
 Freeze/unfreeze and funding need a recent password ("sudo mode", accounts.auth.reauth_*): the
 confirmation page and the funding form ask for it when the last one is older than
@@ -16,22 +17,65 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.auth import InvalidCredentials, reauth_confirm, reauth_is_fresh
 from accounts.models import AccountStatus
 from accounts.policy import ADMIN, policy
 from accounts.selectors import account_get, bank_floor
 from accounts.services import account_set_status
-from adminpanel.forms import AccountStatusForm, TransactionFilterForm, UserSearchForm
-from adminpanel.selectors import UserRow, parked_event_row, system_account_id, system_user, user_row_get, users_page
+from adminpanel.forms import (
+    AccountStatusForm,
+    DisputeQueueForm,
+    DisputeRejectForm,
+    ProposalDecisionForm,
+    ReversalProposeForm,
+    TransactionFilterForm,
+    UserSearchForm,
+)
+from adminpanel.selectors import (
+    UserRow,
+    account_with_history,
+    audit_trail,
+    dispute_rows,
+    parked_event_row,
+    proposal_rows,
+    reversal_facts,
+    system_account_id,
+    system_user,
+    user_row_get,
+    users_page,
+)
 from aegis.charts import bar_chart
-from aegis.errors import AegisError
+from aegis.errors import AegisError, NotFound
 from aegis.keyset import InvalidCursor, decode_cursor, encode_cursor, listing_page
+from aegis.money import format_inr, paise_to_rupees
 from aegis.pages import STALE_CURSOR, keyset_read, render_page
+from disputes.models import ProposalState
+from disputes.selectors import (
+    QUEUE_LIMIT,
+    RECENT_PROPOSAL_DAYS,
+    dispute_get,
+    disputes_queue,
+    proposal_get,
+    proposals_of_original,
+    proposals_pending,
+    proposals_recent,
+)
+from disputes.services import (
+    dispute_reject,
+    proposals_expire,
+    reversal_approve,
+    reversal_cancel,
+    reversal_propose,
+    reversal_reject,
+    reversal_retry,
+)
 from events.selectors import outbox_parked, outbox_stats
 from events.services import outbox_requeue
 from ledger.selectors import recent_entries
@@ -39,6 +83,7 @@ from statements.documents import statement_response
 from statements.forms import StatementRangeForm, default_range, period_query, statement_download_query
 from statements.selectors import PDF_MAX_ENTRIES, statement_rows, statement_summary
 from statements.services import statement_download_record
+from transfers.exceptions import TransferBusy
 from transfers.forms import MoneyForm, new_idempotency_key
 from transfers.pages import announce, run_transfer
 from transfers.selectors import (
@@ -196,10 +241,14 @@ def transaction_list(request: HttpRequest):
 
 @policy(ADMIN, methods=["GET"])
 def transaction_detail(request: HttpRequest, transaction_id: str):
-    txn = transaction_get(transaction_id=transaction_id)
     back = request.GET.get("back", "")
     back = back if back.startswith("?") else ""
-    return render_page(request, "adminpanel/transaction_detail.html", "modal", {"txn": txn, "back": back})
+    if request.htmx:  # the list's details modal
+        context = {"txn": transaction_get(transaction_id=transaction_id), "back": back}
+    else:  # the full page also shows its reversals and their decisions (one read of the document)
+        context = {"back": back, **_transaction_page_context(request, transaction_id)}
+        context["txn"] = transaction_row(context["facts"]["doc"])
+    return render_page(request, "adminpanel/transaction_detail.html", "modal", context)
 
 
 @policy(ADMIN, methods=["GET"])
@@ -307,3 +356,248 @@ def event_requeue(request: HttpRequest, event_id: str | None = None):
     else:
         messages.error(request, "Nothing to requeue: that event is no longer parked.")
     return redirect("adminpanel:events")
+
+
+# --- disputes and reversals (issue 18): the queue, a dispute, proposals (maker-checker) ---------
+#
+# Every decision is a plain POST form (CSRF) that redirects on success (PRG) with its outcome as
+# a toast; a refusal renders the page the decision belongs to again, with the service's message
+# and its status (400 bad input, 403 the maker approving, 409 already decided, 422 too large,
+# expired or not allowed). Approve, reject, retry, cancel and a dispute's rejection need a recent
+# password, exactly as freeze does (`_reauth_problem`); proposing does not (it moves nothing).
+
+HISTORY_SHOWN = 6
+PROPOSAL_ACTIONS = ("approve", "reject", "retry", "cancel")
+
+
+def _local_next(request: HttpRequest, fallback: str) -> str:
+    """Where a decision returns to: a staff page of this site only, else `fallback`."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False)
+    return target if safe and target.startswith("/staff/") and "\\" not in target else fallback
+
+
+def _rupees(paise: int) -> str:
+    return str(paise_to_rupees(paise))
+
+
+@policy(ADMIN, methods=["GET"])
+def dispute_queue(request: HttpRequest):
+    """Disputes oldest first: open and under review unless a state is chosen, and a minimum age."""
+    proposals_expire()  # an expired proposal frees its amount before anyone reads "pending"
+    form = DisputeQueueForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "rows": [], "limit": QUEUE_LIMIT}
+        return render(request, "adminpanel/dispute_list.html", context, status=400)
+    data = form.cleaned_data
+    docs = disputes_queue(state=data.get("state") or None, min_age_days=data.get("min_age") or 0)
+    context = {"form": form, "rows": dispute_rows(docs), "limit": QUEUE_LIMIT}
+    return render(request, "adminpanel/dispute_list.html", context)
+
+
+def _dispute_page(request: HttpRequest, dispute_id: str, *, status: int = 200, **extra) -> HttpResponse:
+    dispute = dispute_get(viewer=request.user, dispute_id=dispute_id)
+    facts = reversal_facts(transaction_id=dispute["transaction_id"])
+    txn = transaction_row(facts["doc"])
+    row = dispute_rows([dispute])[0]
+    proposals = proposal_rows(proposals_of_original(original_id=dispute["transaction_id"]), viewer=request.user)
+    propose_form = ReversalProposeForm(initial={"scope": "full", "amount": _rupees(facts["left"])}, left=facts["left"])
+    context = {
+        "dispute": row,
+        "txn": txn,
+        "facts": facts,
+        "sender": account_with_history(facts["doc"]["from_account_id"], limit=HISTORY_SHOWN),
+        "receiver": account_with_history(facts["doc"]["to_account_id"], limit=HISTORY_SHOWN),
+        "audit": audit_trail(transaction_id=dispute["transaction_id"]),
+        "proposals": proposals,
+        "propose_form": propose_form,
+        "reject_form": DisputeRejectForm(),
+        "reauth_fresh": reauth_is_fresh(request),
+        "back_to": request.path,
+        "proposal_hours": settings.AEGIS_REVERSAL_PROPOSAL_HOURS,
+    } | extra
+    return render(request, "adminpanel/dispute_detail.html", context, status=status)
+
+
+@policy(ADMIN, methods=["GET"])
+def dispute_detail(request: HttpRequest, dispute_id: str):
+    return _dispute_page(request, dispute_id)
+
+
+def _propose(request: HttpRequest, *, transaction_id, dispute_id, left: int):
+    """(proposal, None) or (None, (form, error, status)) for a maker's proposal."""
+    form = ReversalProposeForm(request.POST, left=left)
+    if not form.is_valid():
+        return None, (form, "Check the amount and the note.", 400)
+    try:
+        proposal = reversal_propose(
+            staff=request.user,
+            transaction_id=transaction_id,
+            amount_paise=form.cleaned_data["amount_paise"],
+            note=form.cleaned_data["note"],
+            dispute_id=dispute_id,
+            request_id=getattr(request, "request_id", ""),
+        )
+    except AegisError as err:
+        return None, (form, err.message, err.status)
+    hours = settings.AEGIS_REVERSAL_PROPOSAL_HOURS
+    messages.success(
+        request,
+        f"Reversal of {format_inr(int(proposal['amount']))} proposed. A different staff member must approve it "
+        f"within {hours} hours; nothing moves until then.",
+    )
+    return proposal, None
+
+
+@policy(ADMIN, methods=["POST"], strict="admin")
+def dispute_propose(request: HttpRequest, dispute_id: str):
+    dispute = dispute_get(viewer=request.user, dispute_id=dispute_id)
+    facts = reversal_facts(transaction_id=dispute["transaction_id"])
+    proposal, refused = _propose(
+        request, transaction_id=dispute["transaction_id"], dispute_id=dispute["_id"], left=facts["left"]
+    )
+    if refused:
+        form, error, status = refused
+        return _dispute_page(request, dispute_id, status=status, propose_form=form, propose_error=error)
+    return redirect("adminpanel:dispute", dispute_id=dispute_id)
+
+
+@policy(ADMIN, methods=["POST"], strict="admin")
+def dispute_reject_view(request: HttpRequest, dispute_id: str):
+    """Close a dispute without moving money, with the answer its customer reads."""
+    form = DisputeRejectForm(request.POST)
+    problem = _reauth_problem(request)
+    if problem:
+        return _dispute_page(request, dispute_id, status=403, reject_form=form, reject_reauth_error=problem)
+    if not form.is_valid():
+        return _dispute_page(
+            request, dispute_id, status=400, reject_form=form, reject_error="Write the answer the customer will read."
+        )
+    try:
+        dispute_reject(
+            staff=request.user,
+            dispute_id=dispute_id,
+            answer=form.cleaned_data["answer"],
+            request_id=getattr(request, "request_id", ""),
+        )
+    except AegisError as err:
+        if isinstance(err, NotFound):
+            raise
+        return _dispute_page(request, dispute_id, status=err.status, reject_form=form, reject_error=err.message)
+    messages.success(request, "Dispute rejected; the customer has been told your answer.")
+    return redirect("adminpanel:dispute", dispute_id=dispute_id)
+
+
+def _transaction_page_context(request: HttpRequest, transaction_id: str) -> dict:
+    facts = reversal_facts(transaction_id=transaction_id)
+    proposals = proposal_rows(proposals_of_original(original_id=facts["doc"]["_id"]), viewer=request.user)
+    return {"facts": facts, "proposals": proposals, "reauth_fresh": reauth_is_fresh(request), "back_to": request.path}
+
+
+@policy(ADMIN, methods=["GET", "POST"], strict="admin")
+def transaction_reverse(request: HttpRequest, transaction_id: str):
+    """Propose a reversal from the transaction itself (an erroneous funding, say); linked to the
+    transaction's open dispute when it has one, so its resolution follows the money."""
+    facts = reversal_facts(transaction_id=transaction_id)
+    txn = transaction_row(facts["doc"])
+    context = {"txn": txn, "facts": facts, "proposal_hours": settings.AEGIS_REVERSAL_PROPOSAL_HOURS}
+    if request.method == "GET":
+        form = ReversalProposeForm(initial={"scope": "full", "amount": _rupees(facts["left"])}, left=facts["left"])
+        return render(request, "adminpanel/reversal_propose.html", context | {"form": form})
+    proposal, refused = _propose(
+        request, transaction_id=transaction_id, dispute_id=facts["open_dispute"] or None, left=facts["left"]
+    )
+    if refused:
+        form, error, status = refused
+        return render(
+            request, "adminpanel/reversal_propose.html", context | {"form": form, "error": error}, status=status
+        )
+    return redirect("adminpanel:transaction", transaction_id=txn["id"])
+
+
+@policy(ADMIN, methods=["GET"])
+def reversal_list(request: HttpRequest):
+    """Proposals: the pending ones (oldest first), then the recent others, failed ones first."""
+    proposals_expire()
+    pending = proposal_rows(proposals_pending(), viewer=request.user)
+    recent = proposal_rows(proposals_recent(), viewer=request.user)
+    context = {
+        "pending": pending,
+        "recent": recent,
+        "recent_days": RECENT_PROPOSAL_DAYS,
+        "reauth_fresh": reauth_is_fresh(request),
+        "back_to": request.path,
+    }
+    return render(request, "adminpanel/reversal_list.html", context)
+
+
+def _proposal_page(request: HttpRequest, proposal_id: str, *, status: int = 200, **extra) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    row = proposal_rows([proposal], viewer=request.user)[0]
+    context = {
+        "p": row,
+        "txn": transaction_get(transaction_id=proposal["original_id"]),
+        "reauth_fresh": reauth_is_fresh(request),
+        "back_to": request.path,
+    } | extra
+    return render(request, "adminpanel/reversal_detail.html", context, status=status)
+
+
+def _announce_outcome(request: HttpRequest, proposal: dict) -> None:
+    amount = format_inr(int(proposal["amount"]))
+    if proposal["state"] == ProposalState.EXECUTED:
+        messages.success(request, f"Reversal executed: {amount} returned to the original sender.")
+    elif proposal["state"] == ProposalState.FAILED:
+        messages.error(
+            request,
+            f"The reversal of {amount} failed: {proposal.get('failure_reason') or 'refused by the engine'}. "
+            "Nothing moved; retry once the receiver can pay, or cancel it.",
+        )
+    else:
+        messages.warning(request, f"The reversal of {amount} is {ProposalState(proposal['state']).label.lower()}.")
+
+
+UNCONFIRMED = (
+    "Approved, but the reversal's outcome could not be confirmed yet. Press Retry: it runs under the "
+    "same key and never moves the money twice."
+)
+
+
+@policy(ADMIN, methods=["GET", "POST"], strict="admin")
+def reversal_detail(request: HttpRequest, proposal_id: str):
+    """GET: one proposal and what you may do with it. POST `action`: approve, reject, retry or
+    cancel it (with a recent password), then back to the page it came from."""
+    if request.method == "GET":
+        return _proposal_page(request, proposal_id)
+    proposal = proposal_get(proposal_id=proposal_id)
+    action = request.POST.get("action", "")
+    if action not in PROPOSAL_ACTIONS:
+        return _proposal_page(request, proposal_id, status=400, error="Choose approve, reject, retry or cancel.")
+    problem = _reauth_problem(request)
+    if problem:
+        return _proposal_page(request, proposal_id, status=403, reauth_error=problem)
+    form = ProposalDecisionForm(request.POST)
+    if not form.is_valid():
+        return _proposal_page(request, proposal_id, status=400, error="The note is at most 500 characters.")
+    note, staff, request_id = form.cleaned_data["note"], request.user, getattr(request, "request_id", "")
+    try:
+        if action == "approve":
+            done = reversal_approve(staff=staff, proposal_id=proposal_id, note=note, request_id=request_id)
+        elif action == "retry":
+            done = reversal_retry(staff=staff, proposal_id=proposal_id, request_id=request_id)
+        elif action == "reject":
+            done = reversal_reject(staff=staff, proposal_id=proposal_id, note=note, request_id=request_id)
+        else:
+            done = reversal_cancel(staff=staff, proposal_id=proposal_id, note=note, request_id=request_id)
+    except TransferBusy:
+        return _proposal_page(request, proposal_id, status=503, error=UNCONFIRMED)
+    except AegisError as err:
+        return _proposal_page(request, proposal_id, status=err.status, error=err.message)
+    if action in ("approve", "retry"):
+        _announce_outcome(request, done)
+    elif action == "reject":
+        messages.success(request, f"Proposal rejected; its {format_inr(int(done['amount']))} can be proposed again.")
+    else:
+        messages.success(request, "Proposal cancelled; resolve the dispute another way or propose again.")
+    fallback = reverse("adminpanel:reversal", args=[str(proposal["_id"])])
+    return redirect(_local_next(request, fallback))

@@ -8,11 +8,19 @@ from accounts import api as accounts_api
 from accounts.policy import PUBLIC, guarded_urls, policy
 from adminpanel import api as admin_api
 from aegis.api import AegisAPI
+from disputes import api as disputes_api
 from statements import api as statements_api
 from transfers import api as transfers_api
 
 app_name = "api"
-ROUTERS = (accounts_api.router, transfers_api.router, statements_api.router, admin_api.router)
+ROUTERS = (
+    accounts_api.router,
+    transfers_api.router,
+    statements_api.router,
+    disputes_api.router,
+    admin_api.router,
+    disputes_api.admin_router,
+)
 
 api = AegisAPI(
     title="Aegis API",

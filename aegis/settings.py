@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "events",
     "notifications",
     "statements",
+    "disputes",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,10 @@ AEGIS_ADMIN_PASSWORD = env.ENVIRON.get("AEGIS_ADMIN_PASSWORD", "")
 AEGIS_TRANSFER_LEASE_SECONDS = env.int("AEGIS_TRANSFER_LEASE_SECONDS", default=30)
 # Upper bound on retrying write conflicts inside one transfer (well under a worker timeout).
 AEGIS_TRANSFER_DEADLINE_SECONDS = env.float("AEGIS_TRANSFER_DEADLINE_SECONDS", default=10.0)
+# Disputes and reversals (disputes/): how long after completing a transfer its sender may
+# dispute it, and how long a proposed reversal waits for a second staff member's approval.
+AEGIS_DISPUTE_WINDOW_DAYS = env.int("AEGIS_DISPUTE_WINDOW_DAYS", default=60)
+AEGIS_REVERSAL_PROPOSAL_HOURS = env.int("AEGIS_REVERSAL_PROPOSAL_HOURS", default=24)
 # The per-account gate (docs/transfer-engine.md "Hot accounts"): a money transaction takes the two
 # account documents first and queues on the server behind a holder instead of backing off.
 # "off" keeps the optimistic protocol (accounts written last, jittered backoff): the baseline

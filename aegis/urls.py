@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("transfers.urls")),
     path("", include("statements.urls")),
+    path("", include("disputes.urls")),
     path("staff/", include("adminpanel.urls")),
     path("", include("notifications.urls")),
     path("django-admin/", admin.site.urls),

@@ -60,7 +60,17 @@ def notifications_for_event(event: dict, session=None) -> list[tuple[ObjectId, s
         owners = _owners([sender, receiver], session)
         amount = inr(payload.get("amount", 0))
         out = []
-        if kind == "transaction.completed":
+        if kind == "transaction.completed" and payload.get("kind") == "REVERSAL":
+            # The original's receiver pays it back to the original's sender.
+            if sender in owners:
+                message = (
+                    f"{amount} was reversed out of your account, back to account {_short(receiver)} "
+                    "(a dispute or a correction by Aegis staff)."
+                )
+                out.append((owners[sender], NotificationLevel.WARNING, message[:300]))
+            if receiver in owners:
+                out.append((owners[receiver], NotificationLevel.SUCCESS, f"{amount} was returned to you (a reversal)."))
+        elif kind == "transaction.completed":
             if sender in owners:
                 message = f"You sent {amount} to account {_short(receiver)}."
                 out.append((owners[sender], NotificationLevel.SUCCESS, message))
@@ -91,7 +101,33 @@ def notifications_for_event(event: dict, session=None) -> list[tuple[ObjectId, s
                 )
             ]
         return [(user, NotificationLevel.SUCCESS, "Your account is active again.")]
+    if kind in ("dispute.opened", "dispute.updated"):
+        user = parse_object_id(payload.get("userId", ""))
+        if user is None:
+            return []
+        return [(user, _DISPUTE_LEVELS.get(payload.get("state"), NotificationLevel.INFO), _dispute_message(payload))]
     return []  # an event type nobody is told about
+
+
+_DISPUTE_LEVELS = {
+    "RESOLVED_REVERSED": NotificationLevel.SUCCESS,
+    "RESOLVED_PARTIAL": NotificationLevel.SUCCESS,
+    "REJECTED": NotificationLevel.WARNING,
+}
+_DISPUTE_TEXTS = {
+    "OPEN": "We received your dispute about transaction {txn}; staff will review it.",
+    "UNDER_REVIEW": "Your dispute about transaction {txn} is under review.",
+    "RESOLVED_REVERSED": "Your dispute about transaction {txn} was resolved: the money was returned.",
+    "RESOLVED_PARTIAL": "Your dispute about transaction {txn} was resolved: part of the money was returned.",
+    "REJECTED": "Your dispute about transaction {txn} was rejected.",
+}
+
+
+def _dispute_message(payload: dict) -> str:
+    text = _DISPUTE_TEXTS.get(payload.get("state"), "Your dispute about transaction {txn} changed.")
+    answer = payload.get("answer") or ""
+    message = text.format(txn=_short(payload.get("transactionId", "")))
+    return (f"{message} {answer}" if answer else message)[:300]
 
 
 def _rows(event: dict, now: datetime, session) -> list[dict]:

@@ -101,6 +101,9 @@ class Receipt(Schema):
     attempts: list[Attempt] = Field(description="Each attempt, oldest first (the sender and staff only).")
     viewerSide: Literal["OUT", "IN"] | None = Field(description="Your side of it; null for staff.")
     balanceAfter: Rupees | None = Field(description="Your balance after it (your ledger entry); null if none.")
+    reverses: str | None = Field(description="A reversal: the transaction it returns money from.")
+    reversedBy: list[str] = Field(description="The reversals that returned money from this one, oldest first.")
+    reversedAmount: Rupees = Field(description="How much of it has been returned by reversals.")
 
 
 class ReceiptAnswer(Ok):
@@ -128,6 +131,9 @@ def receipt_json(receipt: dict) -> dict:
         ],
         "viewerSide": receipt["viewer_side"],
         "balanceAfter": None if balance_after is None else rupees(balance_after),
+        "reverses": receipt["reverses"] or None,
+        "reversedBy": receipt["reversed_by"],
+        "reversedAmount": rupees(receipt["reversed_amount"]),
     }
 
 

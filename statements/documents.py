@@ -231,6 +231,11 @@ def receipt_pdf(receipt: dict) -> bytes:
         doc.label_value("Retries", str(receipt["retry_count"]))
     if receipt.get("balance_after") is not None:
         doc.label_value("Your balance after", format_inr(receipt["balance_after"]))
+    if receipt.get("reverses"):
+        doc.label_value("Returns money from", receipt["reverses"])
+    if receipt.get("reversed_amount"):
+        returned = format_inr(receipt["reversed_amount"])
+        doc.label_value("Returned by reversal", f"{returned}  ({', '.join(receipt['reversed_by'])})")
     attempts = receipt.get("attempts") or []
     if attempts:
         doc.ln(4)

@@ -100,6 +100,16 @@ CONTRACT = {
     "api/transactions/<str:transaction_id>/receipt": USER,
     "api/transactions": USER,
     "api/transactions/system/initial-funds": SYSTEM,
+    "api/disputes": USER,
+    "api/disputes/<str:dispute_id>": USER,
+    "api/admin/disputes": ADMIN,
+    "api/admin/disputes/<str:dispute_id>": ADMIN,
+    "api/admin/disputes/<str:dispute_id>/reject": ADMIN,
+    "api/admin/reversals": ADMIN,
+    "api/admin/reversals/<str:proposal_id>/approve": ADMIN,
+    "api/admin/reversals/<str:proposal_id>/reject": ADMIN,
+    "api/admin/reversals/<str:proposal_id>/retry": ADMIN,
+    "api/admin/reversals/<str:proposal_id>/cancel": ADMIN,
     "login": PUBLIC,
     "register": PUBLIC,
     "logout": USER,
@@ -122,9 +132,13 @@ def test_owner_or_staff_routes_exist_and_are_user_routes_about_an_account():
 
 def test_declared_policies_match_the_contract():
     declared = {r.pattern: r.policy.access for r in collect_routes() if not r.exempt and r.policy}
+    assert {p for p in CONTRACT if p.startswith("api/")} <= set(declared)  # none of the table is missing
     wrong = {p: a for p, a in declared.items() if p in CONTRACT and CONTRACT[p] != a}
     wrong |= {p: a for p, a in declared.items() if p.startswith("api/admin/") and a != ADMIN}
     assert wrong == {}
+    # Staff API writes (freeze, reversal decisions) share the "admin" strict limit.
+    routes = [r for r in collect_routes() if r.pattern.startswith("api/admin/")]
+    assert [r.pattern for r in routes if r.policy.strict != "admin"] == []
 
 
 def test_a_route_without_a_policy_is_reported():

@@ -40,6 +40,11 @@ class SelfTransfer(TransferRejected):
     message = "You cannot transfer money to the same account."
 
 
+class ReversalExceedsOriginal(TransferRejected):
+    code = "reversal_exceeds_original"
+    message = "This reversal would return more than is left of the original transfer."
+
+
 class IdempotencyKeyReused(TransferRejected):
     code = "idempotency_key_reused"
     message = (

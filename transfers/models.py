@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django_mongodb_backend.fields import ArrayField, ObjectIdField
 
 
 class TransactionStatus(models.TextChoices):
@@ -14,6 +15,10 @@ class TransactionStatus(models.TextChoices):
 class TransactionKind(models.TextChoices):
     TRANSFER = "TRANSFER"
     SYSTEM_FUNDING = "SYSTEM_FUNDING"
+    # Money returned from an original's receiver to its sender (a dispute, an erroneous funding),
+    # approved by a second staff member (disputes.services). Linked both ways: `reverses` here,
+    # `reversed_by` and `reversed_amount` on the original.
+    REVERSAL = "REVERSAL"
 
 
 MAX_USER_RETRIES = 3
@@ -40,6 +45,13 @@ class Transaction(models.Model):
     attempt_id = models.CharField(max_length=32, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     initiated_by = models.CharField(max_length=24, blank=True, default="")
+    # Reversals (kind REVERSAL) point at their original; the original sums what was returned,
+    # which never exceeds its amount (guarded in the money transaction: transfers.services).
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    reversed_by = ArrayField(ObjectIdField(), default=list, blank=True)
+    reversed_amount = models.BigIntegerField(default=0)  # paise, COMPLETED reversals only
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -55,6 +55,7 @@ from transfers.models import MAX_USER_RETRIES, Transaction, TransactionKind, Tra
 logger = logging.getLogger("aegis.transfers")
 
 MAX_KEY_LENGTH = 100
+REVERSAL_KEY_PREFIX = "reversal-"  # reversal-<proposal id>: one reversal per staff decision
 RECORD_FAILURE_MIN_SECONDS = 1.0
 MAX_NOTE_LENGTH = 140
 WRITE_CONFLICT = 112
@@ -108,6 +109,8 @@ def transfer_create(
 ) -> TransferResult:
     """Move `amount_paise` from the caller's account to another, exactly once per key."""
     _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
+    if idempotency_key.startswith(REVERSAL_KEY_PREFIX):  # the engine's own keys (disputes.services)
+        raise ValidationFailed(f"idempotencyKey must not start with {REVERSAL_KEY_PREFIX!r}.", field="idempotencyKey")
     # Ownership first: a foreign or malformed id is "not found" before anything else happens.
     sender_oid = _oid(from_account_id, thing="Account")
     sender = collection(Account).find_one({"_id": sender_oid}, {"user_id": 1, "currency": 1})
@@ -161,6 +164,53 @@ def system_fund(
     )
 
 
+def reversal_execute(
+    *,
+    approver: User,
+    requested_by: User,
+    original_id,
+    amount_paise: int,
+    idempotency_key: str,
+    note: str = "",
+    request_id: str = "",
+) -> TransferResult:
+    """Return `amount_paise` of a COMPLETED transfer or funding: its receiver pays its sender back.
+
+    A transfer like any other (claim, one money transaction, ledger pair, audit, outbox,
+    recovery), with three differences: the legs may be frozen accounts (freezing stops the
+    customer, not the bank's correction), the money transaction also adds the amount to the
+    original's `reversed_amount` under a guard that it never exceeds the original's amount
+    (ReversalExceedsOriginal otherwise), and only staff run it: `approver` is the checker,
+    `requested_by` the maker (disputes.services enforces that they differ). The caller derives
+    `idempotency_key` from its decision, so a decision moves money once however often it runs.
+    """
+    if not (approver.is_admin and requested_by.is_admin):
+        raise PermissionDenied("Only staff can reverse a transaction.")
+    if approver.pk == requested_by.pk:
+        raise PermissionDenied("A reversal needs two staff members: its maker cannot approve it.")
+    _validate(amount_paise=amount_paise, idempotency_key=idempotency_key, note=note)
+    original = collection(Transaction).find_one({"_id": _oid(original_id, thing="Transaction")})
+    if original is None:
+        raise NotFound(thing="Transaction")
+    if original["kind"] == TransactionKind.REVERSAL or original["status"] != TransactionStatus.COMPLETED:
+        raise ValidationFailed("Only a completed transfer or funding can be reversed.", field="transactionId")
+    sender = collection(Account).find_one({"_id": original["to_account_id"]}, {"user_id": 1, "currency": 1})
+    if sender is None:
+        raise NotFound(thing="Account")
+    return _transfer(
+        actor=approver,
+        sender=sender,
+        to_account_id=str(original["from_account_id"]),
+        amount_paise=amount_paise,
+        idempotency_key=idempotency_key,
+        note=note or f"Reversal of {original['_id']}",
+        request_id=request_id,
+        kind=TransactionKind.REVERSAL,
+        requested_by=requested_by,
+        reverses=original["_id"],
+    )
+
+
 def _transfer(
     *,
     actor,
@@ -172,6 +222,7 @@ def _transfer(
     request_id,
     kind,
     requested_by=None,
+    reverses: ObjectId | None = None,
 ):
     # Callers that do not pass one (staff pages, commands) still get the request's id.
     request_id = request_id or current_request_id()
@@ -201,6 +252,7 @@ def _transfer(
                 kind=kind,
                 actor=actor,
                 requested_by=requested_by,
+                reverses=reverses,
             )
         if isinstance(claimed, TransferResult):
             return claimed  # a replay of a COMPLETED transfer
@@ -228,7 +280,9 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.AEGIS_TRANSFER_LEASE_SECONDS)
 
 
-def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, requested_by) -> dict | TransferResult:
+def _claim(
+    *, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, requested_by, reverses=None
+) -> dict | TransferResult:
     transactions = collection(Transaction)
     now = now_ms()
     doc = {
@@ -253,6 +307,7 @@ def _claim(*, sender, receiver_oid, amount_paise, key, note, fp, kind, actor, re
         "initiated_by": str(actor.pk),
         # The person behind it: the staff member for a console funding, else the initiator.
         "requested_by": str((requested_by or actor).pk),
+        "reverses_id": reverses,
         "created_at": now,
         "updated_at": now,
         "completed_at": None,
@@ -456,12 +511,42 @@ def _move_money(session, txn: dict, *, request_id: str, order: _WriteOrder | Non
             receiver = first_write(_credit, txn["to_account_id"])
         settled = _settle_claim(session, txn, request_id=request_id, now=now)
     ledger_post_pair(session, txn=txn, debited=sender, credited=receiver)
+    if txn["kind"] == TransactionKind.REVERSAL:
+        _link_reversal(session, txn)
     return settled
+
+
+def _link_reversal(session, txn: dict) -> None:
+    """Add a reversal to its original, in its money transaction: the original's reversed total
+    never exceeds its amount. Two reversals of one original write the same document, so the
+    second waits or retries on a write conflict and reads the first one's total here."""
+    transactions = collection(Transaction)
+    original = transactions.find_one(
+        {"_id": txn["reverses_id"]}, {"amount": 1, "status": 1, "reversed_amount": 1}, session=session
+    )
+    if original is None or original["status"] != TransactionStatus.COMPLETED:
+        raise exc.ReversalExceedsOriginal()
+    if int(original.get("reversed_amount") or 0) + txn["amount"] > original["amount"]:
+        raise exc.ReversalExceedsOriginal()
+    linked = transactions.update_one(
+        {"_id": original["_id"], "reversed_amount": original.get("reversed_amount")},
+        {"$inc": {"reversed_amount": Int64(txn["amount"])}, "$push": {"reversed_by": txn["_id"]}},
+        session=session,
+    )
+    if linked.matched_count != 1:
+        raise exc.ReversalExceedsOriginal()
+
+
+# (completed, failed) audit actions of each kind.
+_AUDIT_ACTIONS = {
+    TransactionKind.TRANSFER: (AuditAction.TRANSFER_SUCCESS, AuditAction.TRANSFER_FAILED),
+    TransactionKind.SYSTEM_FUNDING: (AuditAction.SYSTEM_TRANSFER_SUCCESS, AuditAction.SYSTEM_TRANSFER_FAILED),
+    TransactionKind.REVERSAL: (AuditAction.REVERSAL_COMPLETED, AuditAction.REVERSAL_FAILED),
+}
 
 
 def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict:
     """COMPLETED on our claim (or _ClaimLost: recovery took it over), its audit entry and event."""
-    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
     completion = {
         "status": TransactionStatus.COMPLETED,
         "completed_at": now,
@@ -479,7 +564,7 @@ def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict
     if claim.matched_count != 1:
         raise _ClaimLost()
     settled = {**txn, **completion}
-    action = AuditAction.SYSTEM_TRANSFER_SUCCESS if is_funding else AuditAction.TRANSFER_SUCCESS
+    action = _AUDIT_ACTIONS[txn["kind"]][0]
     audit_append(
         session,
         action=action,
@@ -506,11 +591,22 @@ def _posting_stamp(now: datetime) -> dict:
     return {"$set": {"updated_at": now}, "$max": {"ledger_at": now}}
 
 
+# The statuses an account may have on either leg. A reversal may take from and return to a
+# frozen account (freezing stops its owner, not the bank's correction of a transfer); never a closed one.
+_LEG_STATUSES = {False: (AccountStatus.ACTIVE,), True: (AccountStatus.ACTIVE, AccountStatus.FROZEN)}
+
+
+def _leg_status(txn: dict):
+    allowed = _LEG_STATUSES[txn["kind"] == TransactionKind.REVERSAL]
+    return allowed[0] if len(allowed) == 1 else {"$in": list(allowed)}
+
+
 def _debit(session, txn: dict, now: datetime) -> dict:
-    """The guarded debit: the sender is ACTIVE and (unless it is the system account) can afford it."""
+    """The guarded debit: the sender is ACTIVE (or FROZEN, for a reversal) and, unless it is the
+    system account, can afford it."""
     accounts = collection(Account)
     amount = txn["amount"]
-    debit_guard = {"_id": txn["from_account_id"], "status": AccountStatus.ACTIVE}
+    debit_guard = {"_id": txn["from_account_id"], "status": _leg_status(txn)}
     if txn["kind"] != TransactionKind.SYSTEM_FUNDING:  # the system account may go negative; nobody else may
         debit_guard["balance"] = {"$gte": amount}
     sender = accounts.find_one_and_update(
@@ -522,16 +618,17 @@ def _debit(session, txn: dict, now: datetime) -> dict:
     )
     if sender is None:
         current = accounts.find_one({"_id": txn["from_account_id"]}, {"status": 1}, session=session)
-        if current is None or current["status"] != AccountStatus.ACTIVE:
+        if current is None or current["status"] not in _LEG_STATUSES[txn["kind"] == TransactionKind.REVERSAL]:
             raise exc.SenderNotActive()
         raise exc.InsufficientFunds()
     return sender
 
 
 def _credit(session, txn: dict, now: datetime) -> dict:
-    """The guarded credit: the receiver exists, is ACTIVE and uses the transfer's currency."""
+    """The guarded credit: the receiver exists, is ACTIVE (or FROZEN, for a reversal) and uses the
+    transfer's currency."""
     receiver = collection(Account).find_one_and_update(
-        {"_id": txn["to_account_id"], "status": AccountStatus.ACTIVE, "currency": txn["currency"]},
+        {"_id": txn["to_account_id"], "status": _leg_status(txn), "currency": txn["currency"]},
         {"$inc": {"balance": Int64(txn["amount"]), "ledger_seq": Int64(1)}, **_posting_stamp(now)},
         projection=POSTED_FIELDS,
         return_document=ReturnDocument.AFTER,
@@ -592,8 +689,7 @@ def _event_append(session, event_type: str, txn: dict, request_id: str, now: dat
 
 def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str, deadline_seconds: float) -> dict:
     """FAILED + retry_count + 1 + audit + outbox event, in one transaction, if we still hold the claim."""
-    is_funding = txn["kind"] == TransactionKind.SYSTEM_FUNDING
-    action = AuditAction.SYSTEM_TRANSFER_FAILED if is_funding else AuditAction.TRANSFER_FAILED
+    action = _AUDIT_ACTIONS[txn["kind"]][1]
     # What only the audit log and staff see (e.g. why a recipient refused); the sender sees the code.
     detail = getattr(refusal, "reason", refusal.code)
 

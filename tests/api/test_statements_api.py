@@ -320,8 +320,10 @@ def test_the_senders_receipt_shows_every_attempt(retried):
     assert got["createdAt"].endswith("+00:00") and got["completedAt"]
     assert set(got) == {
         "id", "kind", "status", "amount", "currency", "note", "createdAt", "completedAt", "failureReason",
-        "retryCount", "from", "to", "attempts", "viewerSide", "balanceAfter",
+        "retryCount", "from", "to", "attempts", "viewerSide", "balanceAfter", "reverses", "reversedBy",
+        "reversedAmount",
     }  # fmt: skip
+    assert (got["reverses"], got["reversedBy"], got["reversedAmount"]) == (None, [], 0)
 
 
 def test_the_receivers_receipt_hides_the_senders_failures(retried):
