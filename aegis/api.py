@@ -25,6 +25,7 @@ from aegis.api_errors import api_error
 from aegis.errors import AegisError, ValidationFailed
 from aegis.http import MalformedJSON, error_response, parse_json_body
 from aegis.ids import parse_object_id
+from aegis.money import parse_amount
 
 MAX_LIMIT = 1_000  # accepted (and served as the listing's page size cap); anything larger is a client bug
 SIGNED_IN = [{"bearerAuth": []}, {"cookieAuth": []}]
@@ -127,6 +128,27 @@ Cursor = Annotated[
         }
     ),
 ]
+
+
+def _amount(value, info: ValidationInfo) -> int:
+    if value is None:
+        raise ValidationFailed("amount is required.", field="amount")
+    return parse_amount(value)
+
+
+def amount(description: str):
+    """An amount of rupees in a request body, as paise: a JSON number or a string, through
+    `aegis.money.parse_amount` (more decimals, NaN, Infinity and non-numbers are refused, never rounded)."""
+    schema = {
+        "description": description,
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+            {"type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,2})?$"},
+        ],
+        "example": 1500,
+    }
+    return Annotated[int, PlainValidator(_amount), WithJsonSchema(schema)]
+
 
 # --- output types -----------------------------------------------------------------------------
 Rupees = Annotated[

@@ -22,10 +22,10 @@ from pydantic import PlainValidator, ValidationInfo, WithJsonSchema
 
 from accounts.auth import InvalidCredentials, password_confirm
 from accounts.policy import ADMIN, USER, operation
-from aegis.api import ID_SCHEMA, DateTime, NullableDateTime, Ok, Rupees, choice, errors, ok, text
+from aegis.api import ID_SCHEMA, DateTime, NullableDateTime, Ok, Rupees, amount, choice, errors, ok, text
 from aegis.errors import PermissionDenied, ValidationFailed
 from aegis.ids import parse_object_id
-from aegis.money import parse_amount, rupees
+from aegis.money import rupees
 from disputes import selectors
 from disputes.models import DisputeReason, DisputeState, ProposalState
 from disputes.services import (
@@ -104,27 +104,10 @@ Reason = Annotated[
 ]
 
 
-def _amount(value, info: ValidationInfo) -> int:
-    if value is None:
-        raise ValidationFailed("amount is required.", field="amount")
-    return parse_amount(value)
-
-
-Amount = Annotated[
-    int,
-    PlainValidator(_amount),
-    WithJsonSchema(
-        {
-            "description": "Rupees to return, as a JSON number or a string, more than 0 and at most 10,000, with at "
-            "most 2 decimals (never rounded); at most what is left of the transaction to reverse.",
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
-                {"type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,2})?$"},
-            ],
-            "example": 1500,
-        }
-    ),
-]
+Amount = amount(
+    "Rupees to return, as a JSON number or a string, more than 0 and at most 10,000, with at "
+    "most 2 decimals (never rounded); at most what is left of the transaction to reverse."
+)
 
 
 def _age(value, info: ValidationInfo) -> int:

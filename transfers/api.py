@@ -9,18 +9,14 @@ limits, retries).
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import PlainValidator, ValidationInfo, WithJsonSchema
 
 from accounts.policy import SYSTEM, USER, operation
 from accounts.selectors import account_get_owned
-from aegis.api import AccountPath, Cursor, Error, Ok, Page, account_id, errors, ok, text, whole_number
-from aegis.errors import ValidationFailed
+from aegis.api import AccountPath, Cursor, Error, Ok, Page, account_id, amount, errors, ok, text, whole_number
 from aegis.http import error_response
-from aegis.money import parse_amount
 from ledger.selectors import MAX_PAGE, MAX_PAGE_SIZE, entries_for_account
 from transfers.exceptions import RetriesExhausted, TransferFailed
 from transfers.observability import observe_transfer
@@ -31,27 +27,10 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 router = Router()
 
 
-def _amount(value, info: ValidationInfo) -> int:
-    if value is None:
-        raise ValidationFailed("amount is required.", field="amount")
-    return parse_amount(value)
-
-
-Amount = Annotated[
-    int,
-    PlainValidator(_amount),
-    WithJsonSchema(
-        {
-            "description": "Rupees as a JSON number or a string, more than 0 and at most 10,000, with at most 2 "
-            "decimals (more decimals, NaN, Infinity and non-numbers are refused, never rounded).",
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
-                {"type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,2})?$"},
-            ],
-            "example": 1500,
-        }
-    ),
-]
+Amount = amount(
+    "Rupees as a JSON number or a string, more than 0 and at most 10,000, with at most 2 "
+    "decimals (more decimals, NaN, Infinity and non-numbers are refused, never rounded)."
+)
 
 
 class Funding(Schema):
