@@ -125,7 +125,8 @@ _DISPUTE_TEXTS = {
 
 def _dispute_message(payload: dict) -> str:
     text = _DISPUTE_TEXTS.get(payload.get("state"), "Your dispute about transaction {txn} changed.")
-    answer = payload.get("answer") or ""
+    # Staff's answer says why a dispute was rejected; a resolution's answer repeats the message.
+    answer = (payload.get("answer") or "") if payload.get("state") == "REJECTED" else ""
     message = text.format(txn=_short(payload.get("transactionId", "")))
     return (f"{message} {answer}" if answer else message)[:300]
 
