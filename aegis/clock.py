@@ -106,10 +106,12 @@ def parse_instant(text, *, field: str) -> datetime:
             day = parse_bank_date(value, field=field)
             return bank_day_start_of(day + timedelta(days=1)) - timedelta(milliseconds=1)
         moment = datetime.fromisoformat(value) if _INSTANT.fullmatch(value) else None
+        if moment is not None and moment.date() < EARLIEST_DAY:  # as written, before any conversion
+            moment = None
         if moment is not None:
             moment = (moment if moment.tzinfo else moment.replace(tzinfo=BANK_TZ)).astimezone(UTC)
     except (ValueError, OverflowError):  # a day past datetime's range (9999-12-31 end of day)
         moment = None
-    if moment is None or moment.year < EARLIEST_DAY.year:
+    if moment is None:
         raise ValidationFailed(f"{field} must be {INSTANT_RULE}.", field=field)
     return moment

@@ -186,7 +186,8 @@ def balance_as_of(*, account, instant: datetime, before: bool = False) -> Balanc
 
 
 def _as_of_probe(lo, hi, lo_at, hi_at, instant, *, bisect: bool) -> tuple[int, int]:
-    """The seq range to read next, strictly inside (lo, hi), AS_OF_PROBE entries at most."""
+    """The seq range to read next, strictly inside (lo, hi): AS_OF_PROBE entries, or the whole
+    bracket once it is at most twice that."""
     if hi - lo - 1 <= 2 * AS_OF_PROBE:
         return lo + 1, hi - 1
     if hi_at is None:  # the newest entry's time is unknown (an account from before ledger_at)

@@ -60,6 +60,8 @@ def notifications_for_event(event: dict, session=None) -> list[tuple[ObjectId, s
         owners = _owners([sender, receiver], session)
         amount = inr(payload.get("amount", 0))
         out = []
+        if kind == "transaction.failed" and payload.get("kind") == "REVERSAL":
+            return []  # staff retry or cancel it; its receiver never sent anything (the dispute says the rest)
         if kind == "transaction.completed" and payload.get("kind") == "REVERSAL":
             # The original's receiver pays it back to the original's sender.
             if sender in owners:

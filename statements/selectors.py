@@ -18,7 +18,7 @@ from aegis.clock import bank_day_start_of, bank_time, now_ms, parse_bank_date
 from aegis.errors import AegisError, NotFound, ValidationFailed
 from aegis.ids import parse_object_id
 from aegis.mongo import collection
-from ledger.models import AuditLog, EntryType, LedgerEntry
+from ledger.models import AuditAction, AuditLog, EntryType, LedgerEntry
 from ledger.selectors import BalanceAt, balance_as_of, entries_between
 from transfers.models import INTERNAL_FIELDS, Transaction, TransactionKind, TransactionStatus
 
@@ -268,12 +268,26 @@ def receipt_for(*, viewer: User, transaction_id) -> dict:
     }
 
 
+ATTEMPT_ACTIONS = {
+    AuditAction.TRANSFER_SUCCESS,
+    AuditAction.TRANSFER_FAILED,
+    AuditAction.SYSTEM_TRANSFER_SUCCESS,
+    AuditAction.SYSTEM_TRANSFER_FAILED,
+    AuditAction.TRANSFER_RECOVERED,
+    AuditAction.REVERSAL_COMPLETED,
+    AuditAction.REVERSAL_FAILED,
+}
+
+
 def _attempts(oid, *, staff: bool) -> list[dict]:
     """Each settled attempt (completed, failed, recovered) from the audit log, oldest first: a
     handful of entries on the (transaction_id, created_at) index. Staff also see the internal
     reason (why a recipient refused); a customer sees the outcome, and the failure on the receipt."""
-    rows = collection(AuditLog).find({"transaction_id": str(oid)}, {"created_at": 1, "status": 1, "details": 1})
-    attempts = sorted(rows, key=lambda row: row["created_at"])
+    # By transaction alone (the index has no action), then only the engine's settlements: the
+    # dispute and maker-checker steps recorded against the same transaction are not attempts.
+    fields = {"created_at": 1, "status": 1, "details": 1, "action": 1}
+    rows = collection(AuditLog).find({"transaction_id": str(oid)}, fields)
+    attempts = sorted((r for r in rows if r.get("action") in ATTEMPT_ACTIONS), key=lambda row: row["created_at"])
     return [
         {
             "at": row["created_at"],

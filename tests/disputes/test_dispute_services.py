@@ -22,6 +22,7 @@ from disputes.models import Dispute, DisputeState, ProposalState, ReversalPropos
 from disputes.selectors import dispute_of_transaction, reversible_left
 from ledger.models import AuditLog, LedgerEntry
 from ledger.reconcile import ledger_reconcile
+from statements.selectors import receipt_for
 from tests.factories import make_account, make_user
 from transfers import exceptions as exc
 from transfers.models import Transaction, TransactionKind
@@ -286,3 +287,17 @@ def test_the_expiry_command_frees_what_unattended_proposals_reserved(people):
     assert collection(ReversalProposal).find_one({"_id": proposal["_id"]})["state"] == ProposalState.EXPIRED
     assert reversible_left(original=txn) == 100_000
     assert AuditLog.objects.filter(action="REVERSAL_EXPIRED", transaction_id=str(txn["_id"])).count() == 1
+
+
+def test_a_receipt_lists_only_settlements_not_the_dispute_steps(people):
+    """The dispute and maker-checker steps are audited against the transfer too; its receipt's
+    attempts are still only the engine's settlements (here: the one that completed it)."""
+    sender, txn = people["sender"], people["txn"]
+    dispute = services.dispute_open(user=sender.user, transaction_id=str(txn["_id"]), reason="OTHER")
+    rejected = services.reversal_propose(
+        staff=people["maker"], transaction_id=str(txn["_id"]), amount_paise=1_000, dispute_id=str(dispute["_id"])
+    )
+    services.reversal_reject(staff=people["checker"], proposal_id=str(rejected["_id"]))
+    for viewer in (sender.user, people["checker"]):
+        receipt = receipt_for(viewer=viewer, transaction_id=str(txn["_id"]))
+        assert [a["status"] for a in receipt["attempts"]] == ["SUCCESS"], receipt["attempts"]

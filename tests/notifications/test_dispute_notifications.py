@@ -51,3 +51,17 @@ def test_a_rejected_dispute_tells_the_customer_why(fund):
     assert ("warning", f"Your dispute about transaction {short} was rejected. It arrived on 1 Dec.") in messages(
         asha.user
     )
+
+
+def test_a_failed_reversal_tells_nobody_that_their_transfer_failed(fund):
+    """The receiver never sent the reversal: its failure (they spent the money) is for staff to
+    retry or cancel, not a "your transfer failed" notice."""
+    asha, ravi = make_account(), make_account()
+    fund(asha, 10_000)
+    txn = send(asha, ravi, 2_500, "k1").transaction
+    send(ravi, asha, 2_000, "spent")
+    maker, checker = make_user(role=Role.ADMIN), make_user(role=Role.ADMIN)
+    proposal = services.reversal_propose(staff=maker, transaction_id=str(txn["_id"]), amount_paise=2_500)
+    assert services.reversal_approve(staff=checker, proposal_id=str(proposal["_id"]))["state"] == "FAILED"
+    drain(Dispatcher())
+    assert not any("failed" in message for _level, message in messages(ravi.user) + messages(asha.user))
