@@ -14,7 +14,7 @@ against the same failed-login limits, before anything is read or written.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -71,10 +71,10 @@ def object_id(thing: str, *, required: bool = True):
     """A body field naming a `thing` by id: 24 hexadecimal characters (else 400 naming the field)."""
 
     def check(value, info: ValidationInfo) -> str | None:
-        if value is None or value == "":
-            if required:
-                raise ValidationFailed(f"{info.field_name} is required.", field=info.field_name)
+        if value is None and not required:
             return None
+        if value is None or value == "":  # present but empty is not "absent": the document says so
+            raise ValidationFailed(f"{info.field_name} is required.", field=info.field_name)
         if not isinstance(value, str) or parse_object_id(value) is None:
             raise ValidationFailed(
                 f"{info.field_name} must be a {thing} id (24 hexadecimal characters).", field=info.field_name
@@ -168,7 +168,7 @@ class QueueQuery(Schema):
 
 class ProposalQuery(Schema):
     # Only PENDING has a bounded read today (disputes.selectors.proposals_pending).
-    state: choice([ProposalState.PENDING]) = Field(None, description="PENDING (the default).")
+    state: Literal["PENDING"] | None = Field(None, description="PENDING (the default).")
     transactionId: object_id("transaction", required=False) = Field(
         None, description="Instead: every proposal ever made for this transaction, in any state, oldest first."
     )

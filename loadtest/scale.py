@@ -86,16 +86,23 @@ class Book:
     owners: dict  # account id -> user id (str), as `initiated_by` stores it
     balances: dict = field(default_factory=dict)
     seqs: dict = field(default_factory=dict)
+    # Each account's newest entry time: entries are stamped in time order per account, as the
+    # engine's `ledger_at` does (a later posting never carries an earlier time).
+    stamps: dict = field(default_factory=dict)
     counts: dict = field(default_factory=lambda: {"transfers": 0, "failed": 0, "heavy": 0, "fundings": 0})
 
     def reload(self) -> None:
-        """Re-read balances and seqs (the engine moved money in between)."""
+        """Re-read balances, seqs and newest entry times (the engine moved money in between)."""
         from accounts.models import Account
+        from aegis.clock import aware
         from aegis.mongo import collection
 
-        for doc in collection(Account).find({}, {"balance": 1, "ledger_seq": 1}):
+        for doc in collection(Account).find({}, {"balance": 1, "ledger_seq": 1, "ledger_at": 1}):
             self.balances[doc["_id"]] = int(doc["balance"])
             self.seqs[doc["_id"]] = int(doc["ledger_seq"])
+            if doc.get("ledger_at") is not None:
+                newest = aware(doc["ledger_at"])
+                self.stamps[doc["_id"]] = max(newest, self.stamps.get(doc["_id"], newest))
 
 
 class Writer:
@@ -185,6 +192,8 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
     for account, entry_type, delta in ((sender, EntryType.DEBIT, -amount), (receiver, EntryType.CREDIT, amount)):
         book.balances[account] += delta
         book.seqs[account] += 1
+        stamp = max(settled, book.stamps.get(account, settled))
+        book.stamps[account] = stamp
         entries.append(
             {
                 "_id": _oid_at(settled),
@@ -195,7 +204,7 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
                 "balance_after": Int64(book.balances[account]),
                 "seq": Int64(book.seqs[account]),
                 "currency": "INR",
-                "created_at": settled,
+                "created_at": stamp,
             }
         )
     writer.add(txn, tuple(entries))

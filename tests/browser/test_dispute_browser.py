@@ -69,7 +69,8 @@ def test_a_customer_disputes_a_transfer_and_gets_the_money_back(live_server, ope
     page.click(f"tr[data-dispute='{dispute_id}'] [data-testid=dispute-link]")
     page.wait_for_url(DISPUTE_PAGE)
     expect(page.locator("[data-testid=dispute-state]")).to_have_attribute("data-state", "RESOLVED_REVERSED")
-    expect(page.locator("[data-testid=dispute-answer]")).to_contain_text("Wrong account: returned in full.")
+    # The bank's answer to the customer; the checker's note stays with staff.
+    expect(page.locator("[data-testid=dispute-answer]")).to_contain_text("₹1,200.00 was returned to your account.")
     expect(page.locator("[data-testid=dispute-reversal]")).to_have_count(1)
     expect(page.locator("[data-testid=dispute-returned]")).to_have_text("₹1,200.00")
     shot(page, "dispute-resolved")

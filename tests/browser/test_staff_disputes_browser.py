@@ -65,7 +65,8 @@ def test_staff_a_proposes_staff_b_approves_and_the_dispute_is_resolved(live_serv
         expect(checker.locator(".toast-success")).to_contain_text("Reversal executed")
         expect(checker.locator("[data-testid=dispute-state]")).to_have_attribute("data-status", "RESOLVED_REVERSED")
         expect(checker.locator("[data-testid=proposal]")).to_have_attribute("data-state", "EXECUTED")
-        expect(checker.locator("[data-testid=dispute-answer]")).to_have_text("Confirmed with the payee.")
+        # The customer's answer is the bank's, never the checker's internal note.
+        expect(checker.locator("[data-testid=dispute-answer]")).to_have_text("₹1,200.00 was returned to your account.")
         expect(checker.locator("[data-testid=sender-history-balance]")).to_contain_text("₹3,000.00")
         expect(checker.locator("[data-testid=receiver-history-balance]")).to_contain_text("₹0.00")
         expect(checker.locator("[data-testid=audit-trail]")).to_contain_text("REVERSAL_APPROVED")
