@@ -96,3 +96,40 @@ def bank_floor() -> datetime:
     if system is None or system.get("date_joined") is None:
         return EARLIEST
     return max(EARLIEST, system["date_joined"] - BANK_FLOOR_MARGIN)  # aware: the client is tz_aware
+
+
+# --- how a person is named to someone else (statements, receipts, history, confirmation of payee)
+
+FUNDING_NAME = "Aegis funding"
+
+
+def party_name(user: dict | User | None, *, full: bool) -> str:
+    """How a person is named to someone else: staff (and the person) see the full name; another
+    customer sees the first name and the last name's initial ("Priya S."), enough to recognise a
+    payee without handing out who banks here."""
+    if user is None:
+        return "Aegis customer"
+    get = user.get if isinstance(user, dict) else lambda key, default="": getattr(user, key, default)
+    if get("is_system", False):
+        return FUNDING_NAME
+    name = " ".join(str(get("name", "") or "").split())
+    if full:
+        return name or str(get("email", ""))
+    words = name.split(" ")
+    if not name:
+        return "Aegis customer"
+    return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
+
+
+def names_of_accounts(account_ids, *, full: bool) -> dict:
+    """{account _id: party_name of its holder} in two reads, whatever the number of accounts."""
+    owners = {
+        a["_id"]: a["user_id"] for a in collection(Account).find({"_id": {"$in": list(account_ids)}}, {"user_id": 1})
+    }
+    users = {
+        u["_id"]: u
+        for u in collection(User).find(
+            {"_id": {"$in": list(set(owners.values()))}}, {"name": 1, "email": 1, "is_system": 1}
+        )
+    }
+    return {account_id: party_name(users.get(user_id), full=full) for account_id, user_id in owners.items()}

@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "notifications",
     "statements",
     "disputes",
+    "payees",
 ]
 
 MIDDLEWARE = [
@@ -309,6 +310,9 @@ AEGIS_RATELIMIT_STRICT = env_rate("AEGIS_RATELIMIT_STRICT", "50/15m")  # auth, t
 AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed logins per email, per client IP
 # Failed logins per email from all clients; over it, only clients with < 2 failures may try.
 AEGIS_RATELIMIT_LOGIN_ACCOUNT = env_rate("AEGIS_RATELIMIT_LOGIN_ACCOUNT", "100/15m")
+# Confirmation-of-payee name look-ups per customer (accounts they have not saved as payees), so
+# the names behind account ids cannot be harvested (payees.selectors.recipient_lookup).
+AEGIS_RATELIMIT_NAME_LOOKUP = env_rate("AEGIS_RATELIMIT_NAME_LOOKUP", "30/1h")
 # bcrypt checks of request passwords in flight at once on this machine (all workers); more: 429.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _HALF_THE_CORES = max(1, _CORES // 2)

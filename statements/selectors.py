@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from accounts.models import Account, User
-from accounts.selectors import account_for_user
+from accounts.selectors import FUNDING_NAME, account_for_user, names_of_accounts
 from aegis.clock import bank_day_start_of, bank_time, now_ms, parse_bank_date
 from aegis.errors import AegisError, NotFound, ValidationFailed
 from aegis.ids import parse_object_id
@@ -24,7 +24,6 @@ from transfers.models import INTERNAL_FIELDS, Transaction, TransactionKind, Tran
 
 MAX_STATEMENT_DAYS = 366  # a year (a financial year, a visa application's twelve months), leap day included
 PDF_MAX_ENTRIES = 10_000  # about 200 pages: past that a person wants the CSV
-FUNDING_NAME = "Aegis funding"
 _NAME_CACHE_LIMIT = 5_000  # counterparties remembered while a statement streams
 
 
@@ -98,38 +97,6 @@ def statement_summary(*, account: Account, period: Period, now: datetime | None 
     )
 
 
-def party_name(user: dict | User | None, *, full: bool) -> str:
-    """How a person is named to someone else: staff (and the person) see the full name; another
-    customer sees the first name and the last name's initial ("Priya S."), enough to recognise a
-    payee without handing out who banks here."""
-    if user is None:
-        return "Aegis customer"
-    get = user.get if isinstance(user, dict) else lambda key, default="": getattr(user, key, default)
-    if get("is_system", False):
-        return FUNDING_NAME
-    name = " ".join(str(get("name", "") or "").split())
-    if full:
-        return name or str(get("email", ""))
-    words = name.split(" ")
-    if not name:
-        return "Aegis customer"
-    return words[0] if len(words) == 1 else f"{words[0]} {words[-1][0]}."
-
-
-def _names_of_accounts(account_ids, *, full: bool) -> dict:
-    """{account _id: party_name of its holder} in two reads, whatever the number of accounts."""
-    owners = {
-        a["_id"]: a["user_id"] for a in collection(Account).find({"_id": {"$in": list(account_ids)}}, {"user_id": 1})
-    }
-    users = {
-        u["_id"]: u
-        for u in collection(User).find(
-            {"_id": {"$in": list(set(owners.values()))}}, {"name": 1, "email": 1, "is_system": 1}
-        )
-    }
-    return {account_id: party_name(users.get(user_id), full=full) for account_id, user_id in owners.items()}
-
-
 _TXN_FIELDS = {"note": 1, "kind": 1, "from_account_id": 1, "to_account_id": 1}
 
 
@@ -183,7 +150,7 @@ def statement_rows(summary: StatementSummary, *, full_names: bool = False) -> It
         if unseen:
             if len(names) > _NAME_CACHE_LIMIT:
                 names.clear()
-            names.update(_names_of_accounts(unseen, full=full_names))
+            names.update(names_of_accounts(unseen, full=full_names))
         for entry in chunk:
             txn = txns.get(entry["transaction_id"], {})
             # Money in from the bank itself; the system account's own side names whom it funded.
@@ -230,8 +197,8 @@ def receipt_for(*, viewer: User, transaction_id) -> dict:
             side = "IN"
         else:
             raise NotFound(thing="Transaction")
-    names = _names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=True)
-    masked = _names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=False) if not staff else names
+    names = names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=True)
+    masked = names_of_accounts({doc["from_account_id"], doc["to_account_id"]}, full=False) if not staff else names
 
     def party(account_id, own: bool) -> dict:
         if doc.get("kind") == TransactionKind.SYSTEM_FUNDING and account_id == doc["from_account_id"]:
