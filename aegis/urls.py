@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("transfers.urls")),
     path("", include("statements.urls")),
     path("", include("disputes.urls")),
+    path("", include("payees.urls")),
     path("staff/", include("adminpanel.urls")),
     path("", include("notifications.urls")),
     path("django-admin/", admin.site.urls),

@@ -49,19 +49,23 @@ def _generous_limits(settings):
     settings.AEGIS_RATELIMIT_STRICT = "100000/15m"
 
 
-def _new_page(browser, *, javascript: bool = True):
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, java_script_enabled=javascript)
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}  # the phone the issue-19 walk-through used
+
+
+def _new_page(browser, *, javascript: bool = True, viewport: dict | None = None):
+    context = browser.new_context(viewport=viewport or DESKTOP, java_script_enabled=javascript)
     context.set_default_timeout(10_000)
     return context, context.new_page()
 
 
 @pytest.fixture
 def open_page(browser):
-    """open_page(javascript=True) -> a fresh page in its own context (its own cookies)."""
+    """open_page(javascript=True, viewport=DESKTOP) -> a fresh page in its own context (its own cookies)."""
     contexts = []
 
-    def factory(*, javascript: bool = True):
-        context, page = _new_page(browser, javascript=javascript)
+    def factory(*, javascript: bool = True, viewport: dict | None = None):
+        context, page = _new_page(browser, javascript=javascript, viewport=viewport)
         contexts.append(context)
         return page
 
