@@ -18,6 +18,8 @@ if [ -z "${MONGODB_URI:-}" ]; then
 fi
 echo "Database: $MONGODB_URI"
 $PY manage.py migrate --verbosity 0
+# Warns (never stops) when the deployment lacks what the engine needs: docs/deployment.md.
+$PY manage.py check_deployment || true
 $PY manage.py bootstrap
 HOST="${AEGIS_WEB_HOST:-127.0.0.1}"
 if ! $PY -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$PORT" 2>/dev/null; then
