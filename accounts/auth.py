@@ -17,7 +17,10 @@ address. Every password check on request input holds a slot (`password_check_slo
 
 Re-authentication ("sudo mode"): `reauth_confirm` checks the signed-in user's password again
 and stamps the session; `reauth_is_fresh` says whether that happened within
-AEGIS_REAUTH_SECONDS. Sensitive staff actions (freeze/unfreeze) require it.
+AEGIS_REAUTH_SECONDS. Sensitive staff actions (freeze/unfreeze, funding, reversal decisions)
+require it. A page sign-in is a password typed just now, so it stamps the session too
+(`reauth_stamp_login`): a staff member who funds an account seconds after logging in is not
+asked for the same password again; after AEGIS_REAUTH_SECONDS they are.
 
 A token is read from `Authorization: Bearer <token>` first, else from the HttpOnly cookie
 `settings.JWT_COOKIE_NAME` that login sets.
@@ -233,10 +236,22 @@ def reauth_is_fresh(request: HttpRequest) -> bool:
     return isinstance(stamped, int) and 0 <= time.time() - stamped <= settings.AEGIS_REAUTH_SECONDS
 
 
+def _reauth_stamp(request: HttpRequest) -> None:
+    request.session[REAUTH_SESSION_KEY] = int(time.time())
+
+
 def reauth_confirm(request: HttpRequest, *, password: str) -> None:
     """Check the signed-in user's password again and stamp the session (`password_confirm`)."""
     password_confirm(request, password=password)
-    request.session[REAUTH_SESSION_KEY] = int(time.time())
+    _reauth_stamp(request)
+
+
+def reauth_stamp_login(request: HttpRequest) -> None:
+    """A page sign-in that just checked the password (`login_attempt`) counts as a confirmation
+    for AEGIS_REAUTH_SECONDS. Called once the session is the signed-in one (after auth.login), so
+    only a session that really typed the password is stamped: `force_login`, a session restored
+    by the timeout middleware or an API token never is."""
+    _reauth_stamp(request)
 
 
 def password_confirm(request: HttpRequest, *, password: str) -> None:

@@ -9,16 +9,28 @@ from django import forms
 from aegis.errors import ValidationFailed
 
 
+# `autocomplete` tokens let browsers and password managers fill the right value (WCAG 1.3.5):
+# a new account's password is "new-password", so a manager offers to generate and save one.
 class RegisterForm(forms.Form):
-    name = forms.CharField(max_length=120, strip=True)
-    email = forms.EmailField(max_length=254)
+    name = forms.CharField(max_length=120, strip=True, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     # No max_length here: the password policy (accounts.validators) owns the bounds and its message.
-    password = forms.CharField(strip=False, widget=forms.PasswordInput(render_value=False))
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+    )
 
 
 class LoginForm(forms.Form):
-    email = forms.CharField(max_length=254, strip=True)
-    password = forms.CharField(strip=False, max_length=4096, widget=forms.PasswordInput(render_value=False))
+    # A text input (not type=email): staff and customers alike sign in with whatever they typed at
+    # sign-up, and the server, not the browser, says what is wrong with it.
+    email = forms.CharField(
+        max_length=254, strip=True, widget=forms.TextInput(attrs={"autocomplete": "email", "inputmode": "email"})
+    )
+    password = forms.CharField(
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "current-password"}),
+    )
 
 
 class PasswordChangeForm(forms.Form):

@@ -133,3 +133,29 @@ def names_of_accounts(account_ids, *, full: bool) -> dict:
         )
     }
     return {account_id: party_name(users.get(user_id), full=full) for account_id, user_id in owners.items()}
+
+
+def holders_of_accounts(account_ids) -> dict:
+    """{account _id: {"user_id", "name", "email"}} of each account's holder, for staff pages.
+
+    Two reads by `_id $in` (accounts, then their users), whatever the number of accounts; the
+    system account's holder is named FUNDING_NAME. Unknown ids are simply absent.
+    """
+    ids = list({i for i in account_ids if i is not None})
+    if not ids:
+        return {}
+    owners = {a["_id"]: a["user_id"] for a in collection(Account).find({"_id": {"$in": ids}}, {"user_id": 1})}
+    users = {
+        u["_id"]: u
+        for u in collection(User).find(
+            {"_id": {"$in": list(set(owners.values()))}}, {"name": 1, "email": 1, "is_system": 1}
+        )
+    }
+    return {
+        account_id: {
+            "user_id": str(user_id),
+            "name": party_name(users.get(user_id), full=True),
+            "email": "" if users.get(user_id, {}).get("is_system") else users.get(user_id, {}).get("email", ""),
+        }
+        for account_id, user_id in owners.items()
+    }

@@ -8,7 +8,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.auth import InvalidCredentials, login_attempt, login_failure_record, login_failures_check
+from accounts.auth import (
+    InvalidCredentials,
+    login_attempt,
+    login_failure_record,
+    login_failures_check,
+    reauth_stamp_login,
+)
 from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm
 from accounts.policy import PUBLIC, USER, policy
 from accounts.selectors import account_for_user
@@ -32,6 +38,7 @@ def _sign_in(request: HttpRequest, user) -> None:
     # auth.login rotates the session id (no fixation) and the CSRF token.
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     session_mark_signed_in(request.session)  # the idle and absolute clocks start now
+    reauth_stamp_login(request)  # the password was typed just now: sudo mode for a few minutes
     request.session.pop(SESSION_ENDED, None)  # why the last session ended is old news now
 
 
@@ -111,15 +118,19 @@ def password_change(request: HttpRequest):
 
 @policy(USER, methods=["GET"])
 def dashboard(request: HttpRequest):
-    """The virtual card (polled by HTMX for a live balance), a balance chart and recent activity."""
+    """The virtual card, a balance chart and recent activity.
+
+    HTMX polls the `dashboard-live` partial, which holds all three, so they are read together and
+    never contradict each other (a card ahead of its chart). Both ledger reads are seq ranges
+    below the account's ledger_seq: a page of reads at any history size.
+    """
     account = account_for_user(user=request.user)
     context: dict = {"account": account}
-    if not request.htmx and account is not None:  # htmx: the card's refresh (no account: the offer to open one)
-        # Both are seq ranges below the account's ledger_seq: a page of reads at any history size.
+    if account is not None:
         series = balance_series(account=account, points=60)
         context["chart"] = line_chart([0] + [balance for _, balance in series])
         context["recent"] = recent_entries(account=account, limit=6)
-    partial = "account-card" if account is not None else "open-account"
+    partial = "dashboard-live" if account is not None else "open-account"
     return render_page(request, "accounts/dashboard.html", partial, context)
 
 

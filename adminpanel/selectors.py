@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bson import ObjectId
 from django.core import signing
 
 from accounts.models import Account, User
-from accounts.selectors import bank_floor
+from accounts.selectors import bank_floor, holders_of_accounts
 from aegis import keyset
 from aegis.clock import aware, now_ms
 from aegis.errors import NotFound
 from aegis.ids import parse_object_id
 from aegis.mongo import collection
 from disputes.models import FINAL_DISPUTE_STATES, DisputeReason, DisputeState, ProposalState
-from disputes.selectors import dispute_of_transaction, proposals_of_dispute, reversible_left
+from disputes.selectors import dispute_of_transaction, disputes_of_user, proposals_of_dispute, reversible_left
 from ledger.models import AuditLog
 from ledger.selectors import page_bounds, recent_entries
 from transfers.models import INTERNAL_FIELDS, Transaction, TransactionKind, TransactionStatus
+from transfers.selectors import transaction_row
 
 
 def parked_event_row(doc: dict) -> dict:
@@ -139,6 +141,18 @@ def _email_prefix_page(prefix: str, token: str | None, page: int, limit: int) ->
         "newer": cursor_at(keyset.NEWER, docs[0]["email"]) if docs and has_before else None,
         "older": cursor_at(keyset.OLDER, docs[-1]["email"]) if docs and more else None,
     }
+
+
+def staff_transaction_rows(docs: list[dict]) -> list[dict]:
+    """A page of transactions as the staff list shows them: each with its sender's and receiver's
+    holder (`from_holder` / `to_holder`: user_id, full name, email), in two reads for the whole
+    page (accounts, then users, by `_id $in` of the page's ids)."""
+    holders = holders_of_accounts([d.get("from_account_id") for d in docs] + [d.get("to_account_id") for d in docs])
+    return [
+        transaction_row(doc)
+        | {"from_holder": holders.get(doc.get("from_account_id")), "to_holder": holders.get(doc.get("to_account_id"))}
+        for doc in docs
+    ]
 
 
 def user_row_get(*, user_id) -> UserRow:
@@ -289,6 +303,30 @@ def audit_trail(*, transaction_id, people_too: bool = True) -> list[dict]:
     """
     rows = list(collection(AuditLog).find({"transaction_id": str(transaction_id)}).limit(AUDIT_SHOWN))
     rows.sort(key=lambda r: (aware(r["created_at"]), r["_id"]))
+    return _audit_rows(rows, people_too=people_too)
+
+
+USER_AUDIT_SHOWN = 20
+
+
+def user_audit_trail(*, user: User, limit: int = USER_AUDIT_SHOWN) -> list[dict]:
+    """A person's latest audit entries (sign-ins, freezes, transfers, payees...), newest first.
+
+    One bounded window read on (user_id, created_at, _id) (ledger/0010 audit_user_created), from
+    now back to their joining at most: about `limit` rows whatever their history.
+    """
+    page = keyset.window_page(
+        collection(AuditLog),
+        {"user_id": str(user.pk)},
+        limit=limit,
+        floor=aware(user.date_joined) - keyset.CLOCK_SKEW,
+        # Narrow first: a busy person's hour is a page; a quiet one costs a few doubling probes.
+        window=timedelta(hours=1),
+    )
+    return _audit_rows(page.rows)
+
+
+def _audit_rows(rows: list[dict], *, people_too: bool = True) -> list[dict]:
     people = _people([r.get("actor_id") for r in rows] + [r.get("user_id") for r in rows]) if people_too else {}
     return [
         {
@@ -301,6 +339,12 @@ def audit_trail(*, transaction_id, people_too: bool = True) -> list[dict]:
         }
         for r in rows
     ]
+
+
+def open_disputes_of(*, user: User) -> list[dict]:
+    """The person's disputes still open or under review, as the queue shows them (their own
+    index, at most disputes.selectors.CUSTOMER_LIMIT read; the final ones dropped here)."""
+    return dispute_rows([d for d in disputes_of_user(user=user) if d["state"] not in FINAL_DISPUTE_STATES])
 
 
 def account_with_history(account_id, *, limit: int) -> dict | None:

@@ -10,7 +10,8 @@ Reversals (maker-checker proposals: one staff member proposes, another approves)
 Freeze/unfreeze and funding need a recent password ("sudo mode", accounts.auth.reauth_*): the
 confirmation page and the funding form ask for it when the last one is older than
 AEGIS_REAUTH_SECONDS; within that window the users list freezes and unfreezes in place and the
-form funds without asking. A freeze also signs the owner out everywhere (accounts.services).
+form funds without asking. Signing in is a password too: the window starts at login. A freeze
+also signs the owner out everywhere (accounts.services).
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ from adminpanel.selectors import (
     account_with_history,
     audit_trail,
     dispute_rows,
+    open_disputes_of,
     parked_event_row,
     proposal_rows,
     reversal_facts,
+    staff_transaction_rows,
     system_account_id,
     system_user,
+    user_audit_trail,
     user_row_get,
     users_page,
 )
@@ -92,6 +96,7 @@ from transfers.selectors import (
     transaction_row,
     transaction_stats,
     transactions_list,
+    transactions_search,
 )
 from transfers.services import system_fund
 
@@ -126,12 +131,15 @@ RECENT_ENTRIES = 8
 
 @policy(ADMIN, methods=["GET"])
 def user_detail(request: HttpRequest, user_id: str):
-    """One person: who they are, their account, its last postings, and a statement form for it."""
+    """One person: who they are, their account, its last postings, a statement form for it, their
+    open disputes and their latest audit entries (each a bounded read of its own index)."""
     row = user_row_get(user_id=user_id)
     entries = recent_entries(account=row.account, limit=RECENT_ENTRIES) if row.account else []
     context = {
         "row": row,
         "entries": entries,
+        "audit": user_audit_trail(user=row.user),
+        "disputes": open_disputes_of(user=row.user),
         "form": StatementRangeForm(initial=default_range()),
         "reauth_fresh": reauth_is_fresh(request),
     }
@@ -218,25 +226,45 @@ def account_status(request: HttpRequest, account_id: str):
     return redirect("adminpanel:users")
 
 
+def _search_read(filters: dict, data: dict, cursor: str) -> tuple[dict, str]:
+    """The amount search's page (older-ward only); a bad cursor: the first page and a notice."""
+    amounts = {"min_amount": data.get("min_amount"), "max_amount": data.get("max_amount")}
+    try:
+        return transactions_search(**filters, **amounts, cursor=cursor or None), ""
+    except InvalidCursor:
+        return transactions_search(**filters, **amounts), STALE_CURSOR
+
+
 @policy(ADMIN, methods=["GET"])
 def transaction_list(request: HttpRequest):
+    """Filters: status, account, IST days and an amount range. Bad input: the form's message and
+    a 400 with no rows (never a guess). An amount range searches within a bounded budget of rows
+    and may end short with "Search older" (transfers.selectors.transactions_search)."""
     form = TransactionFilterForm(request.GET)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
     notice = ""
     if valid:
-        filters = {"status": data.get("status") or None, "account_id": data.get("account")}
-        result, notice = keyset_read(
-            lambda **at: transactions_list(**filters, **at), cursor=data.get("cursor") or "", page=data.get("page") or 1
-        )
-        result["rows"] = [transaction_row(doc) for doc in result["rows"]]
+        filters = {"status": data.get("status") or None, "account_id": data.get("account"), "period": data["period"]}
+        if form.searches_amount:
+            result, notice = _search_read(filters, data, data.get("cursor") or "")
+        else:
+            result, notice = keyset_read(
+                lambda **at: transactions_list(**filters, **at),
+                cursor=data.get("cursor") or "",
+                page=data.get("page") or 1,
+            )
+        result["rows"] = staff_transaction_rows(result["rows"])
     else:
         result = listing_page([])
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("cursor", None)
-    context = {"form": form, "page": result, "query": query.urlencode(), "notice": notice}
-    return render_page(request, "adminpanel/transaction_list.html", "txn-table", context)
+    filtered = any(request.GET.get(name) for name in TransactionFilterForm.FILTERS)
+    context = {"form": form, "page": result, "query": query.urlencode(), "notice": notice, "filtered": filtered}
+    # A refused filter is a 400, except to htmx, which swaps only 2xx answers into the page.
+    status = 400 if not valid and not request.htmx else 200
+    return render_page(request, "adminpanel/transaction_list.html", "txn-table", context, status=status)
 
 
 @policy(ADMIN, methods=["GET"])

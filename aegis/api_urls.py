@@ -9,6 +9,7 @@ from accounts.policy import PUBLIC, guarded_urls, policy
 from adminpanel import api as admin_api
 from aegis.api import AegisAPI
 from disputes import api as disputes_api
+from payees import api as payees_api
 from statements import api as statements_api
 from transfers import api as transfers_api
 
@@ -18,6 +19,7 @@ ROUTERS = (
     transfers_api.router,
     statements_api.router,
     disputes_api.router,
+    payees_api.router,
     admin_api.router,
     disputes_api.admin_router,
 )

@@ -25,6 +25,7 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         db_table = "ledger_entries"
+        verbose_name_plural = "ledger entries"  # not Django's "ledger entrys"
         # The unique constraint below is built as a *partial* index, which the embedded server's
         # planner never uses: this plain twin is what makes a history page an exact seq range read.
         indexes = [models.Index(fields=["account", "seq"], name="ledger_account_seq")]
@@ -84,6 +85,8 @@ class AuditLog(AppendOnlyModel):
             models.Index(fields=["action", "created_at"], name="audit_action_created"),
             # A receipt's attempt history: the few entries of one transaction.
             models.Index(fields=["transaction_id", "created_at"], name="audit_transaction_created"),
+            # A person's trail on the staff user page: a bounded window of one user's entries.
+            models.Index(fields=["user_id", "created_at", "id"], name="audit_user_created"),
         ]
 
 

@@ -4,7 +4,8 @@ Every page works without JavaScript: the bell in the top bar links to /notificat
 "Mark read" buttons are plain forms (POST with CSRF, then a redirect). With htmx, base.html's
 poller asks /notifications/poll every 10 s for notifications newer than its cursor; the answer
 is the poller itself (with the next cursor), new toasts appended to #toasts and the bell's
-unread count, both as out-of-band swaps.
+unread count, both as out-of-band swaps. An htmx "Mark read" answers the row with the bell and
+the "Mark all read" count out of band, so the count drops at once.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def notification_read(request: HttpRequest, notification_id: str):
     notification = selectors.notification_get_owned(user=request.user, notification_id=notification_id)
     services.notification_mark_read(user=request.user, notification=notification)
     if request.htmx:
-        response = render(request, f"{LIST_TEMPLATE}#notification-row", {"n": notification})
+        # The row, and out of band the bell and the "Mark all read (N)" button: the count drops
+        # with the click, not at the next poll 10 s later.
+        context = {"n": notification, "unread": selectors.unread_count(user=request.user)}
+        response = render(request, f"{LIST_TEMPLATE}#marked-read", context)
         patch_vary_headers(response, ("HX-Request",))
         return response
     return redirect(reverse("notifications:list"))

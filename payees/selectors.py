@@ -50,18 +50,30 @@ def payees_for_user(*, user: User) -> list[Payee]:
     return list(Payee.objects.filter(owner=user).order_by("nickname", "id")[:MAX_PAYEES])
 
 
+def _payee_found(query: dict) -> Payee | None:
+    """One payee by a plain `find`: the ORM sends two equalities as `$and`, which the embedded
+    server plans as a scan of every customer's payees (tests/payees/test_payee_query_plans.py)."""
+    doc = collection(Payee).find_one(query)
+    if doc is None:
+        return None
+    fields = Payee._meta.concrete_fields
+    return Payee.from_db("default", [f.attname for f in fields], [doc.get(f.column) for f in fields])
+
+
 def payee_get_owned(*, user: User, payee_id) -> Payee:
     """One of the caller's payees; another customer's, unknown and malformed ids are the same 404."""
     oid = parse_object_id(payee_id)
-    payee = Payee.objects.filter(pk=oid, owner=user).first() if oid else None
-    if payee is None:
+    # By _id alone (a point read), the owner checked here: with `owner_id` in the filter too the
+    # embedded server's planner finds no index holding both and scans the collection.
+    payee = _payee_found({"_id": oid}) if oid else None
+    if payee is None or payee.owner_id != user.pk:
         raise NotFound(thing="Payee")
     return payee
 
 
 def payee_for_account(*, user: User, account_id) -> Payee | None:
     oid = parse_object_id(account_id)
-    return Payee.objects.filter(owner=user, account_id=oid).first() if oid else None  # payee_owner_account
+    return _payee_found({"owner_id": user.pk, "account_id": oid}) if oid else None  # payee_owner_account
 
 
 def payee_nicknames(*, user: User) -> dict[ObjectId, str]:

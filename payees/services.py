@@ -3,10 +3,10 @@ in the same transaction as the change, since a new payee is where a fraudster's 
 
 from __future__ import annotations
 
-from django.utils import timezone
 from pymongo.errors import DuplicateKeyError
 
 from accounts.models import User
+from aegis.clock import now_ms
 from aegis.errors import ValidationFailed
 from aegis.ids import parse_object_id
 from aegis.mongo import collection, run_transaction
@@ -28,20 +28,21 @@ def clean_nickname(value) -> str:
     return nickname
 
 
-def payee_add(*, user: User, account_id, nickname, request_id: str = "") -> Payee:
+def payee_add(*, user: User, account_id, nickname, request_id: str = "", count: bool = True) -> Payee:
     """Save `account_id` as a payee of `user` under `nickname`.
 
-    The holder's masked name is looked up here (it counts as a name look-up) and kept. Refused:
+    The holder's masked name is looked up here (it counts as a name look-up, unless `count=False`
+    for a look-up the same flow already counted and proved, e.g. a signed transfer review) and kept. Refused:
     a malformed or unknown id, the user's own account, an account already saved, more than
     MAX_PAYEES payees, a bad nickname.
     """
     nickname = clean_nickname(nickname)
-    recipient = recipient_lookup(user=user, account_id=account_id)
+    recipient = recipient_lookup(user=user, account_id=account_id, count=count)
     if recipient.payee is not None:
         raise ValidationFailed(f"This account is already your payee “{recipient.payee.nickname}”.", field="accountId")
     if collection(Payee).count_documents({"owner_id": user.pk}) >= MAX_PAYEES:  # bounded: at most MAX_PAYEES
         raise ValidationFailed(f"You can save at most {MAX_PAYEES} payees; remove one first.", field="accountId")
-    now = timezone.now()
+    now = now_ms()  # what MongoDB keeps (ms): the answer equals its read-back
     payee = Payee(
         owner=user,
         account_id=parse_object_id(recipient.account_id),
@@ -72,7 +73,7 @@ def payee_add(*, user: User, account_id, nickname, request_id: str = "") -> Paye
 
 def payee_rename(*, user: User, payee_id, nickname, request_id: str = "") -> Payee:
     payee = payee_get_owned(user=user, payee_id=payee_id)
-    payee.nickname, payee.updated_at = clean_nickname(nickname), timezone.now()
+    payee.nickname, payee.updated_at = clean_nickname(nickname), now_ms()
 
     def write(session):
         collection(Payee).update_one(
@@ -92,7 +93,7 @@ def payee_remove(*, user: User, payee_id, request_id: str = "") -> None:
 
     def write(session):
         collection(Payee).delete_one({"_id": payee.pk, "owner_id": user.pk}, session=session)
-        _audit(session, AuditAction.PAYEE_REMOVED, user, payee, request_id, timezone.now())
+        _audit(session, AuditAction.PAYEE_REMOVED, user, payee, request_id, now_ms())
 
     run_transaction(write, deadline_seconds=_DEADLINE_SECONDS)
 

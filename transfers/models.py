@@ -63,6 +63,10 @@ class Transaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="txn_status_lease"),
+            # The idempotency look-up (a replay, the page's "is this key already used?"): the unique
+            # constraint's index is partial, which the embedded server's planner never uses, so
+            # without this plain twin every look-up scanned the collection.
+            models.Index(fields=["from_account", "idempotency_key"], name="txn_from_key"),
             # The listings walk these newest first in bounded time windows (aegis/keyset.py);
             # `_id` last makes every key unique, so a cursor names one row exactly.
             models.Index(fields=["from_account", "created_at", "id"], name="txn_from_created_id"),

@@ -1,26 +1,109 @@
 // Small enhancements only; every page works without this file.
 (function () {
   "use strict";
+  // --- the modal (#modal, filled by an hx-get): it takes focus, keeps Tab inside, closes on
+  // Escape, the close link or the backdrop, and gives focus back to what opened it.
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), " +
+    "textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  var opener = null;
+  function openDialog() { return document.querySelector("#modal .modal"); }
+  function focusables(dialog) {
+    return Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) { return el.offsetParent !== null; });
+  }
+  function modalOpened(dialog) {
+    if (!dialog.hasAttribute("role")) { dialog.setAttribute("role", "dialog"); }
+    dialog.setAttribute("aria-modal", "true");
+    if (!dialog.hasAttribute("tabindex")) { dialog.setAttribute("tabindex", "-1"); }
+    // The dialog itself takes focus, so a screen reader starts at its title, not at its Close link.
+    dialog.focus();
+  }
   function closeModal() {
     var modal = document.getElementById("modal");
-    if (modal) { modal.innerHTML = ""; }
+    if (!modal || !openDialog()) { return; }
+    modal.innerHTML = "";
+    if (opener && document.contains(opener)) { opener.focus(); }
+    opener = null;
   }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "modal" && !openDialog()) { opener = document.activeElement; }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    var dialog = openDialog();
+    if (target && target.id === "modal" && dialog) { modalOpened(dialog); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var dialog = openDialog();
+    if (!dialog) { return; }
+    if (event.key === "Escape") { event.preventDefault(); closeModal(); return; }
+    if (event.key !== "Tab") { return; }
+    var items = focusables(dialog);
+    if (!items.length) { event.preventDefault(); dialog.focus(); return; }
+    var first = items[0], last = items[items.length - 1], active = document.activeElement;
+    if (event.shiftKey && (active === first || active === dialog || !dialog.contains(active))) {
+      event.preventDefault(); last.focus();
+    } else if (!event.shiftKey && (active === last || !dialog.contains(active))) {
+      event.preventDefault(); first.focus();
+    }
+  });
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (target.closest && target.closest("[data-dismiss]")) {
       var toast = target.closest(".toast");
       if (toast) { toast.remove(); }
     }
-    if (target.closest && target.closest("[data-close-modal]") && document.querySelector("#modal .modal")) {
+    if (target.closest && target.closest("[data-close-modal]") && openDialog()) {
       event.preventDefault();
       closeModal();
     } else if (target.classList && target.classList.contains("modal-backdrop")) {
       closeModal();
     }
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") { closeModal(); }
-  });
+
+  // --- toasts: the same text at the same level is shown once, counted ("×3"), however it came
+  // (the page's messages, an HX-Trigger, the notification poller's out-of-band swap). Error toasts
+  // stay until dismissed (aegis.css gives only the others the fade-out animation).
+  function toastKey(toast) {
+    var text = toast.querySelector(".toast-text");
+    return toast.getAttribute("data-toast-key") || (toast.className + "|" + (text ? text.textContent.trim() : ""));
+  }
+  function toastRepeat(existing, times) {
+    var count = existing.querySelector(".toast-count");
+    var total = (parseInt(existing.getAttribute("data-count"), 10) || 1) + times;
+    if (!count) {
+      count = document.createElement("span");
+      count.className = "toast-count";
+      existing.querySelector(".toast-text").after(count);
+    }
+    existing.setAttribute("data-count", String(total));
+    count.textContent = "\u00d7" + total;
+    count.setAttribute("aria-label", total + " times");
+    // Seen again: the fade starts over, as if it had just arrived.
+    existing.style.animation = "none";
+    void existing.offsetWidth;
+    existing.style.animation = "";
+  }
+  function toastsMerge(box) {
+    var seen = {};
+    Array.prototype.forEach.call(box.querySelectorAll(".toast"), function (toast) {
+      var key = toastKey(toast);
+      if (seen[key]) {
+        toastRepeat(seen[key], parseInt(toast.getAttribute("data-count"), 10) || 1);
+        toast.remove();
+      } else {
+        seen[key] = toast;
+      }
+    });
+  }
+  function toastsWatch() {
+    var box = document.getElementById("toasts");
+    if (!box) { return; }
+    toastsMerge(box);
+    new MutationObserver(function () { toastsMerge(box); }).observe(box, { childList: true });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", toastsWatch); } else { toastsWatch(); }
+
   // HTMX responses carry Django messages as an HX-Trigger event (transfers.views.render_page).
   document.addEventListener("aegis:toasts", function (event) {
     var box = document.getElementById("toasts");

@@ -109,3 +109,13 @@ def log_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
     page.fill("#id_password", password)
     page.click("form[action='/login'] button[type=submit]")
     page.wait_for_url(re.compile(r".*/(dashboard|staff/users)$"))  # staff land on the staff console
+
+
+def review_and_send(page) -> None:
+    """The transfer form's two steps: Review, then tick "I am paying ..." (a payee needs none) and Send."""
+    page.click("[data-testid=review]")
+    page.locator("[data-testid=send]").wait_for()
+    confirm = page.locator("[data-testid=confirm-name]")
+    if confirm.count():
+        confirm.check()
+    page.click("[data-testid=send]")

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from aegis.security import CSP, CSP_RELAXED_STYLES
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, review_and_send
 from tests.factories import PASSWORD, make_account, make_user
 
 
@@ -34,9 +34,9 @@ def test_pages_run_under_the_strict_policy(live_server, open_page, bank):
     page.goto(live_server.url + "/no-such-page")
     # A live HTMX request: a transfer that fails (insufficient funds) swaps its result panel in.
     page.goto(live_server.url + "/transfer")
-    page.fill("#id_to_account", str(bank.system_account.pk))
+    page.fill("#id_to_account", str(make_account(user=make_user(name="Ravi Payee")).pk))
     page.fill("#id_amount", "10")
-    page.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(page)
     expect(page.locator("[data-testid=result]")).to_have_attribute("data-status", "FAILED")
 
     admin = open_page()

@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from accounts.models import Account
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, review_and_send
 from tests.factories import PASSWORD, make_account, make_user
 from transfers.models import Transaction
 from transfers.services import system_fund
@@ -47,7 +47,7 @@ def test_register_open_account_get_funded_and_transfer(live_server, open_page, s
     user.fill("#id_to_account", str(receiver.pk))
     user.fill("#id_amount", "1200.50")
     user.fill("#id_note", "Dinner")
-    user.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(user)
     result = user.locator("[data-testid=result]")
     expect(result).to_have_attribute("data-status", "COMPLETED")
     expect(user.locator("[data-testid=result-key]")).to_have_text(key)
@@ -56,7 +56,7 @@ def test_register_open_account_get_funded_and_transfer(live_server, open_page, s
     user.goto(url + "/dashboard")
     expect(user.locator("[data-testid=balance]")).to_have_text("₹3,799.50")
     activity = user.locator("[data-testid=recent-activity] li").first
-    expect(activity).to_contain_text("OUT")
+    expect(activity).to_contain_text(re.compile("out", re.IGNORECASE))
     expect(activity).to_contain_text("COMPLETED")
     expect(activity).to_contain_text("Dinner")
     shot(user, "dashboard")
@@ -77,15 +77,15 @@ def test_insufficient_funds_then_retry_until_exhausted(live_server, open_page, s
     key = page.locator("input[name=idempotency_key]").input_value()
     page.fill("#id_to_account", str(receiver.pk))
     page.fill("#id_amount", "100")
-    page.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(page)
     result = page.locator("[data-testid=result]")
     expect(result).to_have_attribute("data-status", "FAILED")
     expect(page.locator("[data-testid=failure-reason]")).to_contain_text("Insufficient funds")
-    expect(page.locator("[data-testid=retry-count]")).to_have_text("1")
+    expect(page.locator("[data-testid=attempts-used]")).to_have_text("1")
     shot(page, "failed")
     for attempt in ("2", "3"):
         page.click("[data-testid=retry]")
-        expect(page.locator("[data-testid=retry-count]")).to_have_text(attempt)
+        expect(page.locator("[data-testid=attempts-used]")).to_have_text(attempt)
         expect(page.locator("[data-testid=result-key]")).to_have_text(key)
     expect(page.locator("[data-testid=retries-exhausted]")).to_be_visible()
     expect(page.locator("[data-testid=retry]")).to_have_count(0)
@@ -103,7 +103,7 @@ def test_transfer_works_without_javascript(live_server, open_page, shot, bootstr
     key = page.locator("input[name=idempotency_key]").input_value()
     page.fill("#id_to_account", str(receiver.pk))
     page.fill("#id_amount", "250")
-    page.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(page)
     page.wait_for_url(re.compile(rf".*/transfer\?key={key}$"))
     expect(page.locator("[data-testid=result]")).to_have_attribute("data-status", "COMPLETED")
     page.reload()  # a reload re-renders the result; it never re-posts the transfer
@@ -113,10 +113,10 @@ def test_transfer_works_without_javascript(live_server, open_page, shot, bootstr
     page.goto(live_server.url + "/transfer")
     page.fill("#id_to_account", str(receiver.pk))
     page.fill("#id_amount", "9999")
-    page.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(page)
     expect(page.locator("[data-testid=result]")).to_have_attribute("data-status", "FAILED")
     page.click("[data-testid=retry]")
-    expect(page.locator("[data-testid=retry-count]")).to_have_text("2")
+    expect(page.locator("[data-testid=attempts-used]")).to_have_text("2")
     shot(page, "retry-nojs")
     page.goto(live_server.url + "/dashboard")
     expect(page.locator("[data-testid=balance]")).to_have_text("₹750.00")

@@ -10,6 +10,17 @@ from transfers.models import Transaction
 from transfers.services import system_fund
 
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+TOKEN = re.compile(r'name="review_token" value="([^"]+)"')
+
+
+def send(client, form: dict):
+    """Review, tick "I am paying ...", send: the one way a new transfer leaves the page."""
+    reviewed = client.post("/transfer", {"step": "review", **form}).content.decode()
+    token = TOKEN.search(reviewed).group(1)
+    key = KEY.search(reviewed).group(1)  # the review renews a key that carried another intent
+    return client.post(
+        "/transfer", form | {"idempotency_key": key, "step": "send", "review_token": token, "confirm_name": "on"}
+    )
 
 
 def issued_key(client) -> str:
@@ -36,12 +47,14 @@ def test_a_resubmitted_form_moves_money_once(bootstrap, sender, receiver):
     client = client_for(sender.user)
     key = issued_key(client)
     form = {"to_account": str(receiver.pk), "amount": "150.50", "note": "rent", "idempotency_key": key}
-    for _ in range(3):
-        response = client.post("/transfer", form)
-        assert response.status_code == 302
-        assert response["Location"] == f"/transfer?key={key}"
+    response = send(client, form)
+    assert response.status_code == 302 and response["Location"] == f"/transfer?key={key}"
+    for _ in range(2):  # the same form pressed again: a replay, and the page says so
+        response = client.post("/transfer", form | {"step": "send", "confirm_name": "on"})
+        assert response.status_code == 302 and response["Location"].startswith(f"/transfer?key={key}")
+        assert "replayed=1" in response["Location"]
     page = client.get(response["Location"]).content.decode()
-    assert 'data-status="COMPLETED"' in page and key in page
+    assert 'data-status="COMPLETED"' in page and key in page and "nothing was sent again" in page
     assert Account.objects.get(pk=receiver.pk).balance == 15_050
     assert Account.objects.get(pk=sender.pk).balance == 100_000 - 15_050
     assert Transaction.objects.filter(idempotency_key=key).count() == 1
@@ -52,17 +65,17 @@ def test_changing_the_amount_gets_a_new_key(bootstrap, sender, receiver):
     client = htmx_client_for(sender.user)
     key = issued_key(client_for(sender.user))
     form = {"to_account": str(receiver.pk), "amount": "10", "idempotency_key": key}
-    client.post("/transfer", form)
-    response = client.post("/transfer", form | {"amount": "20"})
-    html = response.content.decode()
-    new_key = KEY.search(html).group(1)
-    assert new_key != key and "new key" in html
+    send(client, form)
+    reviewed = client.post("/transfer", {"step": "review", **form, "amount": "20"}).content.decode()
+    assert KEY.search(reviewed).group(1) != key  # the old key carries the ₹10 transfer
+    send(client, form | {"amount": "20"})
     assert Account.objects.get(pk=receiver.pk).balance == 3_000
+    assert Transaction.objects.filter(from_account=sender.pk).count() == 2
 
 
 def test_htmx_gets_the_panel_partial_with_vary(sender, receiver):
     client = htmx_client_for(sender.user)
-    response = client.post("/transfer", {"to_account": str(receiver.pk), "amount": "5", "idempotency_key": "k-1"})
+    response = send(client, {"to_account": str(receiver.pk), "amount": "5", "idempotency_key": "k-1"})
     html = response.content.decode()
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="transfer-panel"') and "<html" not in html
@@ -74,11 +87,11 @@ def test_htmx_gets_the_panel_partial_with_vary(sender, receiver):
 def test_retry_with_the_same_key_until_exhausted(sender, receiver):
     client = htmx_client_for(sender.user)
     form = {"to_account": str(receiver.pk), "amount": "5", "idempotency_key": "k-2"}
+    html = send(client, form).content.decode()
     for attempt in (1, 2):
-        html = client.post("/transfer", form).content.decode()
-        assert f'data-testid="retry-count">{attempt}<' in html and 'data-testid="retry"' in html
-    html = client.post("/transfer", form).content.decode()
-    assert 'data-testid="retry-count">3<' in html
+        assert f'data-testid="attempts-used">{attempt}<' in html and 'data-testid="retry"' in html
+        html = client.post("/transfer", form | {"step": "send"}).content.decode()  # Try again: same key
+    assert 'data-testid="attempts-used">3<' in html
     assert 'data-testid="retry"' not in html and 'data-testid="retries-exhausted"' in html
     assert not LedgerEntry.objects.exists()
 
@@ -100,10 +113,10 @@ def test_bad_input_is_shown_on_the_form(sender):
 def test_history_and_dashboard_show_the_transfer(bootstrap, sender, receiver):
     fund(bootstrap, sender, 50_000)
     client = client_for(sender.user)
-    client.post("/transfer", {"to_account": str(receiver.pk), "amount": "100", "idempotency_key": "k-3"})
+    send(client, {"to_account": str(receiver.pk), "amount": "100", "idempotency_key": "k-3"})
     history = client.get("/transactions").content.decode()
-    assert "COMPLETED" in history and "OUT" in history and "Aegis funding" in history
+    assert "COMPLETED" in history and "Out" in history and "Aegis funding" in history
     dashboard = client.get("/dashboard").content.decode()
     assert "₹400.00" in dashboard and "<polyline" in dashboard and "badge-out" in dashboard
-    card = htmx_client_for(sender.user).get("/dashboard").content.decode()
-    assert card.lstrip().startswith('<section id="account-card"')
+    live = htmx_client_for(sender.user).get("/dashboard").content.decode()  # the 15 s poll: all three together
+    assert "<html" not in live and 'id="account-card"' in live and "<polyline" in live and "badge-out" in live
