@@ -65,7 +65,8 @@ def worker(spec: dict) -> dict:
         def bump(query: dict, delta: int, session) -> dict:
             return collection(Account).find_one_and_update(
                 query,
-                {"$inc": {"balance": delta, "ledger_seq": 1}},
+                # As the engine's posting: ledger_at never goes back, and stamps the entry.
+                {"$inc": {"balance": delta, "ledger_seq": 1}, "$max": {"ledger_at": now}},
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
@@ -81,7 +82,7 @@ def worker(spec: dict) -> dict:
                     "balance_after": Int64(after["balance"]),
                     "seq": Int64(after["ledger_seq"]),
                     "currency": "INR",
-                    "created_at": now,
+                    "created_at": after["ledger_at"],
                 },
                 after.get("ledger_head"),
             )
