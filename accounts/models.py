@@ -109,6 +109,9 @@ class Account(models.Model):
     # the entry with it), so an account's entries are in time order as well as seq order and
     # "the balance at instant T" is one seq (ledger.selectors.balance_as_of), whatever the hosts' clocks.
     ledger_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The hash of the newest ledger entry: the head of the account's hash chain (ledger.chain),
+    # moved in each posting's transaction; "" before the first entry.
+    ledger_head = models.CharField(max_length=64, blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

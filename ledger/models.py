@@ -22,6 +22,10 @@ class LedgerEntry(AppendOnlyModel):
     seq = models.BigIntegerField()  # the account's ledger_seq after this posting
     currency = models.CharField(max_length=3, default="INR")
     created_at = models.DateTimeField(default=timezone.now)
+    # The account's hash chain (ledger.chain): the previous entry's hash ("" for the first) and
+    # this one's, over its content and prev_hash. reconcile recomputes both.
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "ledger_entries"
@@ -87,7 +91,28 @@ class AuditLog(AppendOnlyModel):
             models.Index(fields=["transaction_id", "created_at"], name="audit_transaction_created"),
             # A person's trail on the staff user page: a bounded window of one user's entries.
             models.Index(fields=["user_id", "created_at", "id"], name="audit_user_created"),
+            # Sealing and verifying the log in (created_at, _id) order, a bounded range at a time.
+            models.Index(fields=["created_at", "id"], name="audit_created_id"),
         ]
+
+
+class AuditSeal(AppendOnlyModel):
+    """A sealed digest of the audit log up to an instant (ledger.seals): SHA-256 over every entry
+    in (created_at, _id) order since the previous seal, chained to that seal's digest. Written by
+    `manage.py seal_audit` off the request path; `reconcile` recomputes them."""
+
+    seq = models.BigIntegerField(unique=True)  # 1, 2, ...: the seals' own chain
+    through_at = models.DateTimeField()  # the last sealed entry's (created_at, _id)
+    through_id = models.CharField(max_length=24)
+    entries = models.BigIntegerField()  # how many entries this seal covers
+    digest = models.CharField(max_length=64)
+    prev_digest = models.CharField(max_length=64, blank=True, default="")
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "audit_seals"
+        # The unique index is partial (never planned by the embedded server): a plain twin for "the last seal".
+        indexes = [models.Index(fields=["seq"], name="audit_seal_seq")]
 
 
 class ReconcileCheckpoint(models.Model):
@@ -100,6 +125,7 @@ class ReconcileCheckpoint(models.Model):
     account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()  # the last verified entry's seq (0: the account had none)
     balance_after = models.BigIntegerField()  # its balance_after: where the next entry must chain from
+    hash = models.CharField(max_length=64, blank=True, default="")  # its hash: where the hash chain continues
     verified_at = models.DateTimeField()  # when the run read the account (before walking its entries)
 
     class Meta:

@@ -10,7 +10,13 @@ It reports every violation of:
 4. each account's balance equals the sum of its ledger entries;
 5. each account's entries, in `seq` order, run 1..n with no gap, and each `balance_after` is
    the previous one plus or minus the entry's amount, ending at the balance; their times never
-   go back (a balance as-of an instant is one seq: ledger.selectors.balance_as_of).
+   go back (a balance as-of an instant is one seq: ledger.selectors.balance_as_of);
+6. each account's hash chain holds (ledger.chain): every entry's hash matches its content and
+   its prev_hash is the hash of the entry before it, and the account's ledger_head is the hash
+   of its last entry. An entry edited, deleted or moved in the database is reported with its
+   account and seq;
+7. the audit log still hashes to every sealed digest (ledger.seals): an entry changed, removed or
+   added in a sealed range is reported with the seal's seq and range.
 
 Python holds O(accounts) state, never the history: each account's chain is read in bounded
 `seq` ranges (seq is dense, so a range is an exact slice of the unique (account, seq) index),
@@ -38,7 +44,9 @@ from pymongo import UpdateOne
 from accounts.models import Account, User
 from aegis.clock import aware
 from aegis.mongo import collection
+from ledger.chain import GENESIS, entry_hash
 from ledger.models import EntryType, LedgerEntry, ReconcileCheckpoint
+from ledger.seals import seals_verify
 from transfers.models import Transaction, TransactionStatus
 
 MAX_REPORTED = 50
@@ -53,6 +61,7 @@ MIN_WINDOW, MAX_WINDOW = timedelta(milliseconds=10), timedelta(hours=1)
 
 ENTRY_FIELDS = {
     "account_id": 1, "transaction_id": 1, "type": 1, "amount": 1, "balance_after": 1, "seq": 1, "created_at": 1,
+    "currency": 1, "prev_hash": 1, "hash": 1,
 }  # fmt: skip
 TXN_FIELDS = {"status": 1, "amount": 1, "from_account_id": 1, "to_account_id": 1, "created_at": 1}
 
@@ -144,6 +153,8 @@ class _Run:
         self.start: dict[ObjectId, tuple[int, int] | None] = {}  # None: walk the whole chain
         self.running: dict[ObjectId, tuple[int, int]] = {}
         self.last_at: dict[ObjectId, datetime] = {}  # the time of the entry walked last, per account
+        self.heads: dict[ObjectId, str] = {}  # the hash of the entry walked last, per account (6)
+        self.checkpoint_hash: dict[ObjectId, str] = {}  # the hash each account's walk continues from
         self.completed_checked = 0  # COMPLETED transactions checked from their entries (full mode)
         self.unknown_account_entries = False
         self.earliest_txn_at: datetime | None = None
@@ -164,6 +175,7 @@ class _Run:
         for account_id in self.accounts:
             cp = checkpoints.get(account_id)
             self.start[account_id] = (cp["seq"], cp["balance_after"]) if cp else None
+            self.heads[account_id] = self.checkpoint_hash[account_id] = cp.get("hash", GENESIS) if cp else GENESIS
 
         self._walk_ledger()
         self._find_unknown_accounts()
@@ -173,6 +185,11 @@ class _Run:
                 report.add(f"account {account_id}: balance {account.get('balance')} != ledger sum {balance}")
             if seq != account.get("ledger_seq", 0):
                 report.add(f"account {account_id}: ledger_seq {account.get('ledger_seq')} != last entry seq {seq}")
+            if self.heads[account_id] != account.get("ledger_head", GENESIS):
+                report.add(
+                    f"account {account_id}: ledger_head does not match the hash of its last entry (seq {seq}): "
+                    "the chain's end was changed"
+                )
 
         if self.incremental and checkpoints:
             oldest = min(cp["verified_at"] for cp in checkpoints.values())
@@ -182,6 +199,10 @@ class _Run:
         elif self._check_all_transactions(snapshot_at) is False:
             return None
 
+        # 7: the audit log's sealed digests (all of them, or those sealed since the oldest checkpoint).
+        for violation in seals_verify(since=self._oldest_checkpoint(checkpoints) if self.incremental else None):
+            report.add(violation)
+
         if report.ok and record_checkpoints:
             self._record_checkpoints(snapshot_at)
         report.seconds = time.monotonic() - self.started
@@ -190,7 +211,8 @@ class _Run:
     def _load_accounts(self) -> None:
         report = self.report
         system_user_ids = {u["_id"] for u in collection(User).find({"is_system": True}, {"_id": 1})}
-        for a in collection(Account).find({}, {"balance": 1, "ledger_seq": 1, "user_id": 1, "created_at": 1}):
+        fields = {"balance": 1, "ledger_seq": 1, "user_id": 1, "created_at": 1, "ledger_head": 1}
+        for a in collection(Account).find({}, fields):
             self.accounts[a["_id"]] = a
         report.accounts = len(self.accounts)
         report.total_balance = sum(int(a.get("balance", 0)) for a in self.accounts.values())
@@ -199,6 +221,10 @@ class _Run:
         for account_id, account in self.accounts.items():
             if account["user_id"] not in system_user_ids and account.get("balance", 0) < 0:
                 report.add(f"account {account_id} is negative: {account['balance']} paise")
+
+    @staticmethod
+    def _oldest_checkpoint(checkpoints: dict) -> datetime | None:
+        return aware(min(cp["verified_at"] for cp in checkpoints.values())) if checkpoints else None
 
     def _load_checkpoints(self) -> dict[ObjectId, dict]:
         return {cp["account_id"]: cp for cp in collection(ReconcileCheckpoint).find({})}
@@ -256,6 +282,10 @@ class _Run:
                 f"account {account_id}: checkpointed entry seq {seq} balance_after {found['balance_after']} "
                 f"!= checkpoint {balance}"
             )
+        elif found.get("hash") != self.checkpoint_hash[account_id] or entry_hash(
+            found, found.get("prev_hash", "")
+        ) != found.get("hash"):
+            self.report.add(f"account {account_id}: checkpointed entry seq {seq} was changed after it was verified")
 
     def _check_chunk(self, account_id: ObjectId, entries, total: int, *, anchor=None) -> tuple[dict, int | None]:
         chunk, read, last_seq = [], {"rows": 0}, None
@@ -263,7 +293,7 @@ class _Run:
             read["rows"] += 1
             last_seq = entry["seq"]
             if anchor and entry["seq"] == anchor[0]:
-                read["anchor"] = entry  # verified last time: only its balance_after is compared
+                read["anchor"] = entry  # verified last time: its balance_after and hash are compared
                 continue
             chunk.append(entry)
             self.report.entries += 1
@@ -294,6 +324,7 @@ class _Run:
                 f"!= {balance} {'+' if signed > 0 else '-'} {abs(signed)}"
             )
         self.running[account_id] = (entry["seq"], balance + signed)
+        self._check_link(entry, after_seq=seq)
         at, before = entry.get("created_at"), self.last_at.get(account_id)
         if at is not None and before is not None and at < before:
             report.add(
@@ -301,6 +332,23 @@ class _Run:
             )
         if at is not None:
             self.last_at[account_id] = at
+
+    def _check_link(self, entry: dict, *, after_seq: int) -> None:
+        """6: the entry's own hash, and its link to the entry walked before it."""
+        account_id, seq = entry["account_id"], entry["seq"]
+        stored, prev = entry.get("hash") or "", entry.get("prev_hash")
+        if not stored:
+            self.report.add(f"account {account_id}: entry seq {seq} carries no hash")
+        elif entry_hash(entry, prev or "") != stored:
+            self.report.add(
+                f"account {account_id}: entry seq {seq} does not match its hash (changed after it was written)"
+            )
+        if prev != self.heads[account_id]:
+            self.report.add(
+                f"account {account_id}: entry seq {seq} does not chain from seq {after_seq} "
+                "(an entry before it was changed, removed or moved)"
+            )
+        self.heads[account_id] = stored
 
     # --- 3: transactions against their entries ---------------------------------------------------
 
@@ -502,7 +550,14 @@ class _Run:
         writes = [
             UpdateOne(
                 {"account_id": account_id},
-                {"$set": {"seq": Int64(seq), "balance_after": Int64(balance), "verified_at": verified_at}},
+                {
+                    "$set": {
+                        "seq": Int64(seq),
+                        "balance_after": Int64(balance),
+                        "hash": self.heads.get(account_id, GENESIS),
+                        "verified_at": verified_at,
+                    }
+                },
                 upsert=True,
             )
             for account_id, (seq, balance) in self.running.items()

@@ -7,7 +7,9 @@ from datetime import datetime
 from bson import Int64
 from django.utils import timezone
 
+from accounts.models import Account
 from aegis.mongo import collection
+from ledger.chain import chained
 from ledger.models import AuditLog, EntryType, LedgerEntry
 
 
@@ -53,11 +55,25 @@ def _entry(txn: dict, account: dict, entry_type: str) -> dict:
 
 
 def ledger_post_pair(session, *, txn: dict, debited: dict, credited: dict) -> None:
-    """Post a transfer's debit and credit entries in its money transaction (one insert, debit first).
+    """Post a transfer's debit and credit entries in its money transaction (one insert, debit first),
+    and move each account's chain head to its new entry.
 
     `debited` / `credited` are the account documents as the transaction left them (`_id`,
-    `balance`, `ledger_seq`, `ledger_at`): each entry carries the balance after it, the account's
-    dense `seq` and its time, both increasing along the account's chain.
+    `balance`, `ledger_seq`, `ledger_at`, and `ledger_head`, still the previous entry's hash):
+    each entry carries the balance after it, the account's dense `seq`, its time, and its link
+    in the account's hash chain (ledger.chain). The head moves in the same transaction, on the
+    account document the posting already holds.
     """
-    entries = [_entry(txn, debited, EntryType.DEBIT), _entry(txn, credited, EntryType.CREDIT)]
+    entries = [
+        chained(_entry(txn, debited, EntryType.DEBIT), debited.get("ledger_head")),
+        chained(_entry(txn, credited, EntryType.CREDIT), credited.get("ledger_head")),
+    ]
     collection(LedgerEntry).insert_many(entries, session=session)
+    accounts = collection(Account)
+    for entry in entries:
+        # Guarded by the seq this posting gave the account: nothing else can have moved it since.
+        accounts.update_one(
+            {"_id": entry["account_id"], "ledger_seq": entry["seq"]},
+            {"$set": {"ledger_head": entry["hash"]}},
+            session=session,
+        )

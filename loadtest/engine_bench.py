@@ -37,6 +37,7 @@ def worker(spec: dict) -> dict:
     from aegis import mongo
     from aegis.mongo import TXN_OPTIONS, collection, get_client
     from events.models import OutboxEvent
+    from ledger.chain import chained
     from ledger.models import AuditLog, LedgerEntry
     from transfers.models import Transaction
     from transfers.services import transfer_create
@@ -64,21 +65,27 @@ def worker(spec: dict) -> dict:
         def bump(query: dict, delta: int, session) -> dict:
             return collection(Account).find_one_and_update(
                 query,
-                {"$inc": {"balance": delta, "ledger_seq": 1}},
+                # As the engine's posting: ledger_at never goes back, and stamps the entry.
+                {"$inc": {"balance": delta, "ledger_seq": 1}, "$max": {"ledger_at": now}},
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
 
         def entry(account_id: ObjectId, kind: str, after: dict) -> dict:
-            return {
-                "account_id": account_id,
-                "transaction_id": txn["_id"],
-                "type": kind,
-                "amount": Int64(amount),
-                "balance_after": Int64(after["balance"]),
-                "seq": Int64(after["ledger_seq"]),
-                "created_at": now,
-            }
+            # The same writes as the engine's posting: the entry chained to the account's head.
+            return chained(
+                {
+                    "account_id": account_id,
+                    "transaction_id": txn["_id"],
+                    "type": kind,
+                    "amount": Int64(amount),
+                    "balance_after": Int64(after["balance"]),
+                    "seq": Int64(after["ledger_seq"]),
+                    "currency": "INR",
+                    "created_at": after["ledger_at"],
+                },
+                after.get("ledger_head"),
+            )
 
         def body(session):
             collection(Transaction).update_one({"_id": txn["_id"]}, {"$set": {"status": "COMPLETED"}}, session=session)
@@ -90,9 +97,12 @@ def worker(spec: dict) -> dict:
             )
             s = bump({"_id": sender, "balance": {"$gte": amount}}, -amount, session)
             r = bump({"_id": receiver}, amount, session)
-            collection(LedgerEntry).insert_many(
-                [entry(sender, "DEBIT", s), entry(receiver, "CREDIT", r)], session=session
-            )
+            posted = [entry(sender, "DEBIT", s), entry(receiver, "CREDIT", r)]
+            collection(LedgerEntry).insert_many(posted, session=session)
+            for e in posted:
+                collection(Account).update_one(
+                    {"_id": e["account_id"]}, {"$set": {"ledger_head": e["hash"]}}, session=session
+                )
 
         with client.start_session() as session:
             session.with_transaction(body, **TXN_OPTIONS)

@@ -89,6 +89,7 @@ class Book:
     # Each account's newest entry time: entries are stamped in time order per account, as the
     # engine's `ledger_at` does (a later posting never carries an earlier time).
     stamps: dict = field(default_factory=dict)
+    heads: dict = field(default_factory=dict)  # each account's chain head (ledger.chain), as ledger_head
     counts: dict = field(default_factory=lambda: {"transfers": 0, "failed": 0, "heavy": 0, "fundings": 0})
 
     def reload(self) -> None:
@@ -97,9 +98,10 @@ class Book:
         from aegis.clock import aware
         from aegis.mongo import collection
 
-        for doc in collection(Account).find({}, {"balance": 1, "ledger_seq": 1, "ledger_at": 1}):
+        for doc in collection(Account).find({}, {"balance": 1, "ledger_seq": 1, "ledger_at": 1, "ledger_head": 1}):
             self.balances[doc["_id"]] = int(doc["balance"])
             self.seqs[doc["_id"]] = int(doc["ledger_seq"])
+            self.heads[doc["_id"]] = doc.get("ledger_head") or ""
             if doc.get("ledger_at") is not None:
                 newest = aware(doc["ledger_at"])
                 self.stamps[doc["_id"]] = max(newest, self.stamps.get(doc["_id"], newest))
@@ -147,6 +149,7 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
     """One transfer as the engine would have left it: the settled claim, and its two entries."""
     from bson import Int64
 
+    from ledger.chain import chained
     from ledger.models import EntryType
     from transfers.exceptions import InsufficientFunds
     from transfers.models import TransactionStatus
@@ -194,7 +197,7 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
         book.seqs[account] += 1
         stamp = max(settled, book.stamps.get(account, settled))
         book.stamps[account] = stamp
-        entries.append(
+        entry = chained(
             {
                 "_id": _oid_at(settled),
                 "account_id": account,
@@ -205,8 +208,11 @@ def _post(book: Book, writer: Writer, *, sender, receiver, amount: int, kind: st
                 "seq": Int64(book.seqs[account]),
                 "currency": "INR",
                 "created_at": stamp,
-            }
+            },
+            book.heads.get(account),
         )
+        book.heads[account] = entry["hash"]
+        entries.append(entry)
     writer.add(txn, tuple(entries))
 
 
@@ -254,6 +260,7 @@ def _save_accounts(book: Book) -> None:
                     "$set": {
                         "balance": Int64(book.balances[account]),
                         "ledger_seq": Int64(book.seqs[account]),
+                        "ledger_head": book.heads.get(account, ""),
                         "updated_at": now,
                     }
                 },

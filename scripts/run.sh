@@ -37,11 +37,14 @@ SWEEPER_PID=$!
 # The outbox dispatcher delivers committed events to the notification handler (events/dispatcher.py; consumers register in AEGIS_OUTBOX_HANDLERS).
 $PY manage.py dispatch_outbox --interval 0.05 &
 DISPATCHER_PID=$!
+# Seals the audit log's entries older than a few minutes into chained digests (ledger/seals.py).
+$PY manage.py seal_audit --loop --interval 60 &
+SEALER_PID=$!
 WEB_PID=
 stop() {
   trap - INT TERM
   # TERM is a graceful stop for gunicorn: requests in flight finish first.
-  kill -TERM ${WEB_PID:+"$WEB_PID"} "$SWEEPER_PID" "$DISPATCHER_PID" 2>/dev/null || true
+  kill -TERM ${WEB_PID:+"$WEB_PID"} "$SWEEPER_PID" "$DISPATCHER_PID" "$SEALER_PID" 2>/dev/null || true
   wait || true
   exit "${1:-0}"
 }

@@ -580,8 +580,9 @@ def _settle_claim(session, txn: dict, *, request_id: str, now: datetime) -> dict
     return settled
 
 
-# What ledger_post_pair needs of an account the posting left: its balance, seq and entry time.
-POSTED_FIELDS = {"balance": 1, "ledger_seq": 1, "ledger_at": 1}
+# What ledger_post_pair needs of an account the posting left: its balance, seq, entry time and
+# chain head (still the previous entry's hash: the posting's $inc does not touch it).
+POSTED_FIELDS = {"balance": 1, "ledger_seq": 1, "ledger_at": 1, "ledger_head": 1}
 
 
 def _posting_stamp(now: datetime) -> dict:

@@ -221,6 +221,7 @@ import django
 django.setup()
 from bson import Int64, ObjectId
 from aegis.mongo import get_db
+from ledger.chain import chained
 from ledger.reconcile import ledger_reconcile
 
 def build_bank(db, accounts, transfers, seed):
@@ -230,7 +231,7 @@ def build_bank(db, accounts, transfers, seed):
     system_user = ObjectId()
     db.users.insert_one({"_id": system_user, "email": "system@bench.invalid", "is_system": True})
     ids = [ObjectId() for _ in range(accounts + 1)]
-    state = {i: [0, 0] for i in ids}  # balance, ledger_seq
+    state = {i: [0, 0, ""] for i in ids}  # balance, ledger_seq, chain head
     txns, entries = [], []
 
     def flush(force=False):
@@ -248,9 +249,11 @@ def build_bank(db, accounts, transfers, seed):
         if status == "COMPLETED":
             for acc, typ, sign in ((src, "DEBIT", -1), (dst, "CREDIT", 1)):
                 state[acc][0] += sign * amount; state[acc][1] += 1
-                entries.append({"account_id": acc, "transaction_id": tid, "type": typ, "amount": Int64(amount),
-                                "balance_after": Int64(state[acc][0]), "seq": Int64(state[acc][1]),
-                                "currency": "INR", "created_at": now})
+                entry = chained({"account_id": acc, "transaction_id": tid, "type": typ, "amount": Int64(amount),
+                                 "balance_after": Int64(state[acc][0]), "seq": Int64(state[acc][1]),
+                                 "currency": "INR", "created_at": now}, state[acc][2])
+                state[acc][2] = entry["hash"]
+                entries.append(entry)
         flush()
 
     for customer in ids[1:]:
@@ -262,8 +265,8 @@ def build_bank(db, accounts, transfers, seed):
         post(src, dst, amount, status)
     flush(force=True)
     db.accounts.insert_many([{"_id": i, "user_id": system_user if i == ids[0] else ObjectId(), "balance": Int64(b),
-                              "ledger_seq": Int64(s), "created_at": opened, "status": "ACTIVE", "currency": "INR"}
-                             for i, (b, s) in state.items()])
+                              "ledger_seq": Int64(s), "ledger_head": h, "created_at": opened, "status": "ACTIVE",
+                              "currency": "INR"} for i, (b, s, h) in state.items()])
 
 def clear(db):
     for name in ("users", "accounts", "transactions", "ledger_entries", "ledger_reconcile_checkpoints"):
