@@ -121,6 +121,9 @@ def test_the_trace_id_is_in_the_log_lines_the_audit_entry_and_the_outbox_event(t
     ]
     assert len(request_lines) == 1 and request_lines[0]["trace_id"] == trace_id
     assert len(request_lines[0]["span_id"]) == 16
+    # The engine's own line, logged inside the transfer span, names the same trace.
+    outcome_lines = [line for line in json_log() if line["logger"] == "aegis.transfers"]
+    assert [line["trace_id"] for line in outcome_lines] == [trace_id]
 
     audit = collection(AuditLog).find_one({"transaction_id": txn["_id"], "action": "TRANSFER_SUCCESS"})
     assert audit["trace_id"] == trace_id
@@ -185,3 +188,29 @@ def test_the_dispatcher_continues_the_trace_of_the_event_it_delivers(transfer, s
         assert mine[0].parent.span_id == writer.context.span_id
         assert mine[0].attributes["aegis.outbox.event_type"] == "transaction.completed"
         assert batch.context.span_id in {link.context.span_id for link in mine[0].links}
+
+
+def test_an_event_without_a_usable_trace_context_is_delivered_in_a_fresh_trace(spans):
+    """Events written with tracing off carry {}; a mangled context is data, never an error."""
+    from datetime import UTC, datetime
+
+    from aegis.mongo import run_transaction
+    from events.services import outbox_append
+
+    now = datetime.now(UTC)
+    for payload in ({"n": 1}, {"n": 2}):
+        run_transaction(
+            lambda session, payload=payload: outbox_append(
+                session, event_type="test.event", aggregate_id="a" * 24, payload=payload, now=now
+            ),
+            deadline_seconds=5,
+        )
+    collection(OutboxEvent).update_one(
+        {"payload.n": 2}, {"$set": {"trace_context": {"traceparent": "00-not-a-trace-01", "tracestate": 7}}}
+    )
+    assert collection(OutboxEvent).find_one({"payload.n": 1})["trace_context"] == {}  # no span was current
+    spans.clear()
+    assert Dispatcher(handlers={"noop": lambda event, *, session: None}, batch_size=1).run_once()["delivered"] == 2
+    delivered = [span for span in spans.get_finished_spans() if span.name == "outbox.deliver"]
+    assert len(delivered) == 2
+    assert all(span.parent is None and not span.links for span in delivered)
