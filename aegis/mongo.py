@@ -22,6 +22,7 @@ from pymongo.mongo_client import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from aegis.tracing import span
 from aegis.txn_sessions import note_session
 
 # Every money-moving transaction runs with these (DESIGN §4, property 3).
@@ -182,7 +183,10 @@ def run_transaction(callback, *, deadline_seconds: float, client: MongoClient | 
                 raise
             while True:
                 try:
-                    with pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS):
+                    with (
+                        pymongo.timeout(_remaining(deadline) + COMMAND_GRACE_SECONDS),
+                        span("transaction.commit"),  # a span per commit try (aegis/tracing.py)
+                    ):
                         session.commit_transaction()
                     return result
                 except PyMongoError as exc:

@@ -7,7 +7,8 @@
   (method, path, status, duration_ms, request_id, user_id). It never logs headers, bodies,
   query strings or cookies.
 - `JsonFormatter`: one JSON object per line; `extra={...}` fields become keys; keys that look
-  like secrets are dropped.
+  like secrets are dropped; with tracing on (aegis/tracing.py) every line inside a span carries
+  its `trace_id` and `span_id`.
 - The per-process metrics (`REGISTRY`); `transfers.observability` records the transfer outcomes.
 """
 
@@ -22,6 +23,8 @@ import uuid
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from aegis.tracing import current_span_id, current_trace_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -139,6 +142,10 @@ class JsonFormatter(logging.Formatter):
             line[key] = value
         if "request_id" not in line and current_request_id():
             line["request_id"] = current_request_id()
+        trace_id = current_trace_id()  # "" when tracing is off: the key is then left out
+        if trace_id and "trace_id" not in line:
+            line["trace_id"] = trace_id
+            line["span_id"] = current_span_id()
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)

@@ -31,6 +31,12 @@ Events are rows of `outbox_events` (`events.models.OutboxEvent`), written by
   exponential backoff; after `AEGIS_OUTBOX_MAX_ATTEMPTS` (5) the event is PARKED with its last
   error for an operator (`manage.py dispatch_outbox --parked`, `--requeue ID`).
 
+- **Tracing** (aegis/tracing.py, nothing when off). An event carries the W3C context of the
+  change that wrote it (`trace_context`). One event's delivery is a span in that trace (child of
+  the writer's span, linked to it); a batch is one span of its own, linked to every event's
+  context, and each event's trace gets an `outbox.delivered` span linked to the batch's, so a
+  transfer can be followed from its request to its notification either way.
+
 Every event update names the event by `_id` with plain conditions (`$not` rather than `$or`: the
 embedded server plans an `$or` as a walk of the whole collection, the entire history).
 """
@@ -53,6 +59,7 @@ from pymongo.errors import DuplicateKeyError
 
 from aegis.clock import now_ms
 from aegis.mongo import collection, get_db, run_transaction
+from aegis.tracing import batch_span, continued_span, record_continuation
 from events.models import DispatcherHeartbeat, OutboxDelivery, OutboxEvent, OutboxStatus
 from events.services import CLAIM_FIELDS, delivery_id, delivery_row
 
@@ -108,6 +115,10 @@ def _test_pause() -> tuple[int, int]:
         return int(after), max(1, int(size or 1))
     except ValueError:
         return 0, 1
+
+
+def _event_attributes(event: dict) -> dict:
+    return {"aegis.outbox.event_id": str(event["_id"]), "aegis.outbox.event_type": event["event_type"]}
 
 
 def _claimable(event: dict, now: datetime) -> bool:
@@ -277,7 +288,21 @@ class Dispatcher:
             for apply, todo in work:
                 apply(todo, session=session)
 
-        run_transaction(body, deadline_seconds=BATCH_DEADLINE_SECONDS)
+        started_ns = time.time_ns()
+        with batch_span(
+            "outbox.deliver_batch",
+            [event.get("trace_context") for event in held],
+            **{"aegis.outbox.events": len(held), "aegis.outbox.handlers": list(batched)},
+        ) as batch:
+            run_transaction(body, deadline_seconds=BATCH_DEADLINE_SECONDS)
+        for event in held:
+            record_continuation(
+                "outbox.delivered",
+                event.get("trace_context"),
+                start_ns=started_ns,
+                linked_to=batch,
+                **_event_attributes(event),
+            )
 
     def _deliver_each(
         self, held: list[dict], token: str, counts: dict[str, int], handlers: dict, *, mark_together: bool = False
@@ -369,7 +394,13 @@ class Dispatcher:
             return True
 
         try:
-            return run_transaction(body, deadline_seconds=HANDLER_DEADLINE_SECONDS)
+            with continued_span(
+                "outbox.deliver",
+                event.get("trace_context"),
+                **_event_attributes(event),
+                **{"aegis.outbox.handler": handler_name},
+            ):
+                return run_transaction(body, deadline_seconds=HANDLER_DEADLINE_SECONDS)
         except DuplicateKeyError:
             return False  # delivered before
 

@@ -29,6 +29,8 @@ class OutboxEvent(models.Model):
     attempts = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context of the change that wrote it ({} with tracing off; docs/tracing.md).
+    trace_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "outbox_events"

@@ -8,6 +8,7 @@ from pymongo.errors import BulkWriteError
 
 from aegis.ids import parse_object_id
 from aegis.mongo import collection, run_transaction
+from aegis.tracing import current_trace_context
 from events.models import OutboxDelivery, OutboxEvent, OutboxStatus
 from ledger.models import AuditAction
 from ledger.services import audit_append
@@ -19,7 +20,10 @@ REQUEUE_DEADLINE_SECONDS = 60.0
 
 def outbox_append(session, *, event_type: str, aggregate_id, payload: dict, now: datetime) -> None:
     """Append one event in the transaction of the change it describes (`session`), so it exists
-    iff that change committed; `aggregate_id` (an account) is what delivery is ordered by."""
+    iff that change committed; `aggregate_id` (an account) is what delivery is ordered by.
+
+    `trace_context` is the W3C context of the span that wrote it ({} with tracing off): the
+    dispatcher continues that trace when it delivers the event (docs/tracing.md)."""
     doc = {
         "event_type": event_type,
         "aggregate_id": str(aggregate_id),
@@ -28,6 +32,7 @@ def outbox_append(session, *, event_type: str, aggregate_id, payload: dict, now:
         "attempts": 0,
         "created_at": now,
         "delivered_at": None,
+        "trace_context": current_trace_context(),
     }
     collection(OutboxEvent).insert_one(doc, session=session)
 

@@ -81,6 +81,7 @@ class AuditLog(AppendOnlyModel):
     transaction_id = models.CharField(max_length=24, blank=True, default="")
     details = models.JSONField(default=dict)
     request_id = models.CharField(max_length=64, blank=True, default="")
+    trace_id = models.CharField(max_length=32, blank=True, default="")  # aegis/tracing.py; "" when off
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

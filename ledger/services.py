@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from aegis.mongo import collection
+from aegis.tracing import current_trace_id
 from ledger.chain import chained
 from ledger.models import AuditLog, EntryType, LedgerEntry
 
@@ -35,6 +36,9 @@ def audit_append(
         "transaction_id": transaction_id,
         "details": details or {},
         "request_id": request_id,
+        # The trace of the request or job that made the change ("" with tracing off): an audit
+        # row leads to the trace of everything that happened around it.
+        "trace_id": current_trace_id(),
         "created_at": now or timezone.now(),
     }
     collection(AuditLog).insert_one(entry, session=session)

@@ -45,6 +45,7 @@ from aegis.ids import parse_object_id
 from aegis.money import MAX_TRANSFER_PAISE
 from aegis.mongo import DocumentBusy, TransactionDeadlineExceeded, collection, queue_on_conflict, run_transaction
 from aegis.observability import current_request_id
+from aegis.tracing import annotate, span, traced_attempts
 from events.services import outbox_append
 from ledger.models import AuditAction
 from ledger.services import audit_append, ledger_post_pair
@@ -235,42 +236,47 @@ def _transfer(
     # currency is judged inside the money transaction, and every "no" there is the same
     # recorded refusal (exc.RecipientUnavailable), so no answer tells which accounts exist.
 
-    fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
-    claimed = None
-    # One deadline for the whole transfer, and it bounds every command (pymongo.timeout), so a
-    # single hung command (a `w: majority` write has no wtimeout) cannot outlive it.
-    deadline = time.monotonic() + settings.AEGIS_TRANSFER_DEADLINE_SECONDS
-    try:
-        with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS):
-            claimed = _claim(
-                sender=sender,
-                receiver_oid=receiver_oid,
-                amount_paise=amount_paise,
-                key=idempotency_key,
-                note=note,
-                fp=fp,
-                kind=kind,
-                actor=actor,
-                requested_by=requested_by,
-                reverses=reverses,
-            )
-        if isinstance(claimed, TransferResult):
-            return claimed  # a replay of a COMPLETED transfer
-        # Not inside the bound above: run_transaction applies the rest of it per command, so
-        # that an abort can still be sent once it has run out.
-        return _execute(claimed, request_id=request_id, deadline=deadline)
-    except TransactionDeadlineExceeded:
-        # Not a business failure: conflicts or unknown commit results outlasted the deadline.
-        logger.warning("transfer with key %r: the deadline ran out", idempotency_key)
-        _release_claim(claimed)
-        raise exc.TransferBusy() from None
-    except PyMongoError:
-        # The database failed us outside a transaction's own retries (a dropped connection, a
-        # failover, a timeout). Whatever happened is safe to retry with the same key; say so,
-        # never a 500, and free the claim so that retry is not told "in flight" for a lease.
-        logger.exception("transfer with key %r: database error", idempotency_key)
-        _release_claim(claimed)
-        raise exc.TransferBusy() from None
+    # Tracing (aegis/tracing.py; nothing when off): this span and one per step below, claim,
+    # money transaction, each attempt, record of a refusal; the commit is aegis.mongo's.
+    with span("transfer", **{"aegis.transfer.kind": str(kind)}):
+        fp = fingerprint(kind=kind, to_account_id=receiver_oid, amount_paise=amount_paise)
+        claimed = None
+        # One deadline for the whole transfer, and it bounds every command (pymongo.timeout), so a
+        # single hung command (a `w: majority` write has no wtimeout) cannot outlive it.
+        deadline = time.monotonic() + settings.AEGIS_TRANSFER_DEADLINE_SECONDS
+        try:
+            with pymongo.timeout(settings.AEGIS_TRANSFER_DEADLINE_SECONDS), span("transfer.claim"):
+                claimed = _claim(
+                    sender=sender,
+                    receiver_oid=receiver_oid,
+                    amount_paise=amount_paise,
+                    key=idempotency_key,
+                    note=note,
+                    fp=fp,
+                    kind=kind,
+                    actor=actor,
+                    requested_by=requested_by,
+                    reverses=reverses,
+                )
+            if isinstance(claimed, TransferResult):
+                annotate(**{"aegis.transfer.replayed": True, "aegis.transaction_id": str(claimed.transaction["_id"])})
+                return claimed  # a replay of a COMPLETED transfer
+            annotate(**{"aegis.transaction_id": str(claimed["_id"])})
+            # Not inside the bound above: run_transaction applies the rest of it per command, so
+            # that an abort can still be sent once it has run out.
+            return _execute(claimed, request_id=request_id, deadline=deadline)
+        except TransactionDeadlineExceeded:
+            # Not a business failure: conflicts or unknown commit results outlasted the deadline.
+            logger.warning("transfer with key %r: the deadline ran out", idempotency_key)
+            _release_claim(claimed)
+            raise exc.TransferBusy() from None
+        except PyMongoError:
+            # The database failed us outside a transaction's own retries (a dropped connection, a
+            # failover, a timeout). Whatever happened is safe to retry with the same key; say so,
+            # never a 500, and free the claim so that retry is not told "in flight" for a lease.
+            logger.exception("transfer with key %r: database error", idempotency_key)
+            _release_claim(claimed)
+            raise exc.TransferBusy() from None
 
 
 # --- step 2: the idempotency claim ------------------------------------------------------------
@@ -412,9 +418,15 @@ def _execute(txn: dict, *, request_id: str, deadline: float) -> TransferResult:
             gated = settings.AEGIS_TRANSFER_GATE
             order = _WriteOrder() if gated else None
             accounts = (txn["from_account_id"], txn["to_account_id"])
-            with host_gate(accounts, deadline=deadline) if gated else nullcontext():
+            with (
+                span("transfer.money_transaction", **{"aegis.transfer.gated": bool(gated)}),
+                host_gate(accounts, deadline=deadline) if gated else nullcontext(),
+            ):
                 completed = run_transaction(
-                    lambda session: _move_money(session, txn, request_id=request_id, order=order),
+                    traced_attempts(
+                        "transfer.attempt",
+                        lambda session: _move_money(session, txn, request_id=request_id, order=order),
+                    ),
                     deadline_seconds=deadline - time.monotonic(),
                 )
             return TransferResult(completed)
@@ -729,7 +741,8 @@ def _record_failure(txn: dict, refusal: exc.TransferRejected, *, request_id: str
         return failed
 
     # _ClaimLost propagates: the record is someone else's now, and _execute answers by its state.
-    return run_transaction(write, deadline_seconds=deadline_seconds)
+    with span("transfer.record_failure", **{"aegis.transfer.failure_code": refusal.code}):
+        return run_transaction(traced_attempts("transfer.attempt", write), deadline_seconds=deadline_seconds)
 
 
 # --- step 5: recovery of claims whose holder died ---------------------------------------------
