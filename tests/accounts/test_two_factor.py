@@ -164,6 +164,8 @@ def test_another_admin_resets_a_lost_device_with_their_password_and_it_is_audite
     assert entry.user_id == str(staff.pk) and entry.actor_id == str(colleague.pk)
     # Signed out everywhere, and enrols again at the next sign-in.
     assert victim_session.get("/staff/users")["Location"].startswith("/login")
+    notice = victim_session.get("/login").content.decode()
+    assert "An administrator reset your two-factor sign-in. Log in and set it up again." in notice
     assert password_step(staff).get(CODE_PAGE)["Location"] == ENROL_PAGE
 
 
