@@ -188,10 +188,10 @@ def second_factor_verify(request: HttpRequest, *, user: User, code: str) -> str:
 
 def token_second_factor_check(request: HttpRequest, *, user: User, code: str | None) -> None:
     """Before the API issues a token to `user` (password already checked): the code, if one is needed."""
-    if not requires_second_factor(user=user):
-        return
     if device_for_user(user=user) is None:
-        raise EnrolmentRequired()
+        if user.is_admin:
+            raise EnrolmentRequired()
+        return  # a customer who did not opt in
     if not code:
         raise SecondFactorRequired()
     second_factor_verify(request, user=user, code=code)
@@ -300,7 +300,7 @@ class SecondFactorMiddleware:
         if request.method == "GET" and not request.headers.get("HX-Request"):
             return redirect(f"{target}?next={request.get_full_path()}" if request.path_info != "/" else target)
         if request.headers.get("HX-Request"):
-            response = HttpResponse(status=204)
+            response = HttpResponse(status=200)  # htmx follows HX-Redirect on a success (as adminpanel's do)
             response["HX-Redirect"] = target
             return response
         return redirect(target)  # a POST is not replayed after the code: the person starts it again
