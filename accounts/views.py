@@ -126,7 +126,7 @@ def two_factor_enrol_page(request: HttpRequest):
             form.add_error("code", err.message)
             status = 429
         else:
-            response = render(request, "accounts/two_factor_recovery_codes.html", {"codes": codes})
+            response = render(request, "accounts/recovery_code_list.html", {"codes": codes})
             response["Cache-Control"] = "no-store"  # shown once: never from a cache or the back button
             return response
     secret = enrolment_secret(request)
@@ -149,7 +149,7 @@ def two_factor_settings_page(request: HttpRequest):
         "device": device,
         "codes_left": recovery_codes_left(user=request.user) if device else 0,
     }
-    return render(request, "accounts/two_factor_settings.html", context)
+    return render(request, "accounts/two_factor_detail.html", context)
 
 
 @policy(PUBLIC, methods=["GET", "POST"], strict="auth")

@@ -1,8 +1,12 @@
 """Small factories for tests: real rows in the real embedded server."""
 
 import itertools
+import time
 
-from accounts.models import Account, Role, User
+import pyotp
+
+from accounts.models import Account, Role, TotpDevice, User
+from accounts.two_factor import STEP_SECONDS
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple 42"
@@ -19,10 +23,6 @@ def make_account(*, user: User | None = None, **extra) -> Account:
 
 def enrol_totp(user: User) -> str:
     """Give `user` a confirmed authenticator (as the enrolment page would); its secret, to compute codes."""
-    import pyotp
-
-    from accounts.models import TotpDevice
-
     secret = pyotp.random_base32()
     TotpDevice.objects.create(user=user, secret=secret)
     return secret
@@ -31,12 +31,6 @@ def enrol_totp(user: User) -> str:
 def totp_code(secret: str, *, after_step: int = 0) -> str:
     """A valid code for `secret`: the current step's, or the next one's when the current was used
     (`after_step`: the device's last_step), waiting if even that is too far ahead."""
-    import time
-
-    import pyotp
-
-    from accounts.two_factor import STEP_SECONDS
-
     step = max(int(time.time()) // STEP_SECONDS, after_step + 1)
     while step > int(time.time()) // STEP_SECONDS + 1:  # beyond the accepted drift: wait for it
         time.sleep(1)
