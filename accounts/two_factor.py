@@ -295,6 +295,8 @@ class SecondFactorMiddleware:
         if request.path_info.startswith("/api/") or not session_needs_code(request):
             return None
         if request.resolver_match and request.resolver_match.view_name in self.ALLOWED_VIEWS:
+            # base.html then shows no navigation and starts no polls: each would only be sent back here.
+            request.aegis_second_factor_owed = True
             return None
         target = reverse("accounts:two-factor-verify")
         if request.method == "GET" and not request.headers.get("HX-Request"):

@@ -85,6 +85,9 @@ def test_enrolled_staff_signs_in_with_a_code_and_a_wrong_one_is_refused_clearly(
     secret = enrol_totp(staff)
     client = password_step(staff)
     assert client.get("/staff/users")["Location"] == f"{CODE_PAGE}?next=/staff/users"
+    # The code page links nowhere else and polls nothing: those would only come back here.
+    code_page = client.get(CODE_PAGE).content.decode()
+    assert 'id="notification-poll"' not in code_page and 'href="/staff/users"' not in code_page
 
     wrong = client.post(CODE_PAGE, {"code": wrong_code(secret)})
     assert wrong.status_code == 400
