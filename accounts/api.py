@@ -10,11 +10,12 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import WithJsonSchema
 
 from accounts.auth import login_attempt, token_cookie_clear, token_cookie_set, token_issue, token_revoke
-from accounts.forms import LoginForm, RegisterForm, form_data_or_error
+from accounts.forms import LoginWithCodeForm, RegisterForm, form_data_or_error
 from accounts.models import Account, AccountStatus, User
 from accounts.policy import ADMIN, PUBLIC, USER, operation
 from accounts.selectors import account_get, account_get_readable, accounts_for_user
 from accounts.services import account_create, account_set_status, user_register
+from accounts.two_factor import token_second_factor_check
 from aegis.api import AccountPath, DateTime, Message, Ok, Rupees, errors, ok
 from aegis.clock import parse_instant
 from aegis.money import rupees
@@ -46,6 +47,18 @@ class Credentials(Schema):
 
     email: str
     password: str
+
+
+class Login(Credentials):
+    otp: str | None = Field(
+        None,
+        description="Staff, and customers who turned on two-factor sign-in: the 6-digit code from the "
+        "authenticator app (or one of the recovery codes). Without it such a login answers 401 "
+        "`second_factor_required`; a wrong one 401 `invalid_second_factor`, a reused one 401 "
+        "`second_factor_reused`; too many wrong codes 429. Staff not yet enrolled get 403 "
+        "`second_factor_enrolment_required` (enrol in the browser first).",
+        examples=["492039"],
+    )
 
 
 class Registration(Credentials):
@@ -136,11 +149,14 @@ def register(request: HttpRequest, response: HttpResponse, payload: Registration
 
 @operation(
     router, "POST", "/auth/login", PUBLIC, strict="auth", url_name="auth-login",
-    response={200: SignedIn, **errors(400, 401)}, summary="Log in and receive a token (also sets the token cookie)",
+    response={200: SignedIn, **errors(400, 401, 403)},
+    summary="Log in and receive a token (also sets the token cookie); staff send their two-factor code as `otp`",
 )  # fmt: skip
-def login(request: HttpRequest, response: HttpResponse, payload: Credentials):
-    data = form_data_or_error(LoginForm(payload.dict()))
+def login(request: HttpRequest, response: HttpResponse, payload: Login):
+    data = form_data_or_error(LoginWithCodeForm(payload.dict()))
     user = login_attempt(request, email=data["email"], password=data["password"])
+    # The password first, so the code's answers tell nothing to whoever lacks it.
+    token_second_factor_check(request, user=user, code=data["otp"])
     return _signed_in(response, user, status=200)
 
 

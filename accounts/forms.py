@@ -33,6 +33,23 @@ class LoginForm(forms.Form):
     )
 
 
+class LoginWithCodeForm(LoginForm):
+    """The API's login: a second-factor code (or a recovery code) for those who need one."""
+
+    otp = forms.CharField(max_length=32, strip=True, required=False)
+
+
+class SecondFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,  # 6 digits, or a recovery code with its dash
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True, "spellcheck": "false"}
+        ),
+    )
+
+
 class PasswordChangeForm(forms.Form):
     current_password = forms.CharField(
         strip=False, max_length=4096, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})

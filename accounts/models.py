@@ -150,3 +150,35 @@ class RateLimitCounter(models.Model):
 
     class Meta:
         db_table = "rate_limits"
+
+
+class TotpDevice(models.Model):
+    """A user's confirmed authenticator app (TOTP, RFC 6238; `accounts.two_factor`).
+
+    Written once the first code from the app is confirmed, so a half-finished enrolment leaves
+    nothing behind; removed only by another administrator's reset. `last_step` is the newest
+    30-second time step a code was accepted for: a code is taken only by the conditional update
+    `{last_step: {$lt: step}}`, so no code (nor an older one) is ever accepted twice, even by two
+    requests at once.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=64)  # base32, as the app holds it
+    last_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "totp_devices"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code, stored as its SHA-256 (the codes are random, 50 bits each)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "totp_recovery_codes"
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_per_user")]

@@ -75,7 +75,8 @@ def user_register(*, email: str, password: str, name: str) -> User:
     return user_create(email=email, password=password, name=name)
 
 
-def _sign_out_everywhere(session, user: User, reason: str, now=None) -> None:
+def user_sessions_end(session, user: User, reason: str, now=None) -> None:
+    """End every session and token of `user`, inside the caller's transaction `session`."""
     # One atomic `$inc`, so concurrent calls never lose a bump; its audit entry in the same transaction.
     bumped = collection(User).find_one_and_update(
         {"_id": user.pk},
@@ -102,7 +103,7 @@ def user_sign_out_everywhere(*, user: User, reason: str) -> User:
     tokens because they carry it.
     """
     run_transaction(
-        lambda session: _sign_out_everywhere(session, user, reason), deadline_seconds=USER_WRITE_DEADLINE_SECONDS
+        lambda session: user_sessions_end(session, user, reason), deadline_seconds=USER_WRITE_DEADLINE_SECONDS
     )
     return user
 
@@ -131,7 +132,7 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     def write(session) -> None:
         collection(User).update_one({"_id": user.pk}, {"$set": {"password": user.password}}, session=session)
         audit_append(session, action=AuditAction.PASSWORD_CHANGED, status="SUCCESS", user_id=str(user.pk))
-        _sign_out_everywhere(session, user, "password_changed")
+        user_sessions_end(session, user, "password_changed")
 
     run_transaction(write, deadline_seconds=USER_WRITE_DEADLINE_SECONDS)
     return user
@@ -295,7 +296,7 @@ def account_set_status(*, account: Account, actor: User, new_status: str, reques
         }
         outbox_append(session, event_type=event_type, aggregate_id=account.pk, payload=payload, now=now)
         if new_status == AccountStatus.FROZEN:  # a frozen account's owner is signed out everywhere
-            _sign_out_everywhere(session, account.user, "account_frozen", now=now)
+            user_sessions_end(session, account.user, "account_frozen", now=now)
         return True
 
     changed = run_transaction(write, deadline_seconds=settings.AEGIS_TRANSFER_DEADLINE_SECONDS)

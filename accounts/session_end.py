@@ -50,11 +50,12 @@ ENDED_MESSAGES = {
     "frozen": "Your account was frozen, so you were signed out. Contact us if you did not expect this.",
     "password": "Your password was changed, so you were signed out on this device. Log in with the new password.",
     "elsewhere": "You were signed out on another device. Log in again.",
+    "two_factor": "An administrator reset your two-factor sign-in. Log in and set it up again.",
     "ended": "Your session has ended. Log in again.",
     "logout": "You signed out.",
 }
 # accounts.services.user_sign_out_everywhere(reason=...) -> the notice
-SIGN_OUT_REASONS = {"account_frozen": "frozen", "password_changed": "password"}
+SIGN_OUT_REASONS = {"account_frozen": "frozen", "password_changed": "password", "two_factor_reset": "two_factor"}
 IDLE_HEADER = "X-Aegis-Session-Idle"
 LEFT_HEADER = "X-Aegis-Session-Left"
 WARN_SECONDS = 60

@@ -13,5 +13,8 @@ urlpatterns = [
     path("register", views.register_page, name="register"),
     path("dashboard", views.dashboard, name="dashboard"),
     path("account/password", views.password_change, name="password-change"),
+    path("account/two-factor", views.two_factor_settings_page, name="two-factor"),
+    path("account/two-factor/enrol", views.two_factor_enrol_page, name="two-factor-enrol"),
+    path("login/code", views.two_factor_verify_page, name="two-factor-verify"),
     path("account/open", views.account_create_page, name="account-create"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse
@@ -15,13 +17,28 @@ from accounts.auth import (
     login_failures_check,
     reauth_stamp_login,
 )
-from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm
+from accounts.forms import LoginForm, PasswordChangeForm, RegisterForm, SecondFactorCodeForm
 from accounts.policy import PUBLIC, USER, policy
 from accounts.selectors import account_for_user
 from accounts.services import AccountExists, WrongPassword, account_create, user_password_change, user_register
 from accounts.session_end import SESSION_ENDED, session_end_notice, session_end_record, session_touch
+from accounts.two_factor import (
+    AlreadyEnrolled,
+    InvalidCode,
+    device_for_user,
+    enrolment_secret,
+    provisioning_uri,
+    qr_code_svg,
+    recovery_codes_left,
+    second_factor_verify,
+    secret_for_typing,
+    session_after_password,
+    session_mark_verified,
+    session_needs_code,
+    two_factor_enrol,
+)
 from aegis.charts import line_chart
-from aegis.errors import Conflict, ValidationFailed
+from aegis.errors import Conflict, RateLimited, ValidationFailed
 from aegis.pages import render_page
 from aegis.security import session_mark_signed_in
 from ledger.selectors import balance_series, recent_entries
@@ -52,11 +69,94 @@ def login_page(request: HttpRequest):
             form.add_error(None, err.message)
         else:
             _sign_in(request, user)
+            if session_after_password(request, user=user):
+                return redirect(_code_page_url(request))
             return redirect(_next_url(request, user))
     # Why the last session of this browser ended, once (accounts.session_end); only on arrival.
     ended = session_end_notice(request.session) if request.method == "GET" else None
     context = {"form": form, "next": request.GET.get("next", ""), "session_ended": ended}
     return render(request, "accounts/login_form.html", context)
+
+
+def _code_page_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    page = resolve_url("accounts:two-factor-verify")
+    return f"{page}?{urlencode({'next': target})}" if target else page
+
+
+@policy(USER, methods=["GET", "POST"], strict="auth")
+def two_factor_verify_page(request: HttpRequest):
+    """The second step of signing in: a code from the app, or a recovery code."""
+    user = request.user
+    if not session_needs_code(request):
+        return redirect(_next_url(request, user))
+    if device_for_user(user=user) is None:
+        return redirect("accounts:two-factor-enrol")  # staff not enrolled yet: enrol before any staff page
+    form = SecondFactorCodeForm(request.POST or None)
+    status = 400
+    if request.method == "POST" and form.is_valid():
+        try:
+            kind = second_factor_verify(request, user=user, code=form.cleaned_data["code"])
+        except InvalidCode as err:
+            form.add_error("code", err.message)
+        except RateLimited as err:
+            form.add_error("code", err.message)
+            status = 429
+        else:
+            session_mark_verified(request)
+            if kind == "recovery":
+                left = recovery_codes_left(user=user)
+                messages.warning(request, f"You signed in with a recovery code; {left} left. Each works once.")
+            return redirect(_next_url(request, user))
+    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    return render(request, "accounts/two_factor_verify_form.html", context, status=status if form.errors else 200)
+
+
+@policy(USER, methods=["GET", "POST"], strict="auth")
+def two_factor_enrol_page(request: HttpRequest):
+    """Set up the authenticator: scan the QR code (or type the secret), confirm with a first code.
+
+    The recovery codes are shown on the answer to that confirmation, once, and never again.
+    """
+    user = request.user
+    status = 400
+    if device_for_user(user=user) is not None:
+        messages.info(request, AlreadyEnrolled.message)
+        return redirect("accounts:two-factor")
+    form = SecondFactorCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = two_factor_enrol(request, user=user, code=form.cleaned_data["code"])
+        except (InvalidCode, AlreadyEnrolled) as err:
+            form.add_error("code", err.message)
+        except RateLimited as err:
+            form.add_error("code", err.message)
+            status = 429
+        else:
+            response = render(request, "accounts/recovery_code_list.html", {"codes": codes})
+            response["Cache-Control"] = "no-store"  # shown once: never from a cache or the back button
+            return response
+    secret = enrolment_secret(request)
+    context = {
+        "form": form,
+        "qr_svg": qr_code_svg(uri=provisioning_uri(user=user, secret=secret)),
+        "secret": secret_for_typing(secret),
+        "required": user.is_admin,
+    }
+    response = render(request, "accounts/two_factor_enrol_form.html", context, status=status if form.errors else 200)
+    response["Cache-Control"] = "no-store"  # it holds the secret
+    return response
+
+
+@policy(USER, methods=["GET"])
+def two_factor_settings_page(request: HttpRequest):
+    """Security settings: whether two-factor sign-in is on, and (for customers) the way to turn it on."""
+    device = device_for_user(user=request.user)
+    context = {
+        "device": device,
+        "codes_left": recovery_codes_left(user=request.user) if device else 0,
+    }
+    return render(request, "accounts/two_factor_detail.html", context)
 
 
 @policy(PUBLIC, methods=["GET", "POST"], strict="auth")

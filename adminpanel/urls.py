@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.staff_index, name="index"),
     path("users", views.user_list, name="users"),
     path("users/<str:user_id>", views.user_detail, name="user"),
+    path("users/<str:user_id>/two-factor/reset", views.user_two_factor_reset, name="user-two-factor-reset"),
     path("accounts/<str:account_id>/status", views.account_status, name="account-status"),
     path("accounts/<str:account_id>/statement", views.account_statement, name="account-statement"),
     path(

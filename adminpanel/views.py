@@ -25,11 +25,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.auth import InvalidCredentials, reauth_confirm, reauth_is_fresh
+from accounts.auth import InvalidCredentials, password_confirm, reauth_confirm, reauth_is_fresh
 from accounts.models import AccountStatus
 from accounts.policy import ADMIN, policy
 from accounts.selectors import account_get, bank_floor
 from accounts.services import account_set_status
+from accounts.two_factor import device_for_user, two_factor_reset
 from adminpanel.forms import (
     AccountStatusForm,
     DisputeQueueForm,
@@ -59,6 +60,7 @@ from aegis.charts import bar_chart
 from aegis.errors import AegisError, NotFound
 from aegis.keyset import InvalidCursor, decode_cursor, encode_cursor, listing_page
 from aegis.money import format_inr, paise_to_rupees
+from aegis.observability import current_request_id
 from aegis.pages import STALE_CURSOR, keyset_read, render_page
 from disputes.models import ProposalState
 from disputes.selectors import (
@@ -142,8 +144,29 @@ def user_detail(request: HttpRequest, user_id: str):
         "disputes": open_disputes_of(user=row.user),
         "form": StatementRangeForm(initial=default_range()),
         "reauth_fresh": reauth_is_fresh(request),
+        "two_factor_on": device_for_user(user=row.user) is not None,
+        "is_self": row.user.pk == request.user.pk,
     }
     return render(request, "adminpanel/user_detail.html", context)
+
+
+@policy(ADMIN, methods=["POST"], strict="admin")
+def user_two_factor_reset(request: HttpRequest, user_id: str):
+    """A lost authenticator: another administrator resets it, with their own password checked again
+    (always, not within the sudo window: this removes a factor). The person is signed out everywhere
+    and enrols again at their next sign-in; the reset is audit-logged with who did it."""
+    row = user_row_get(user_id=user_id)
+    try:
+        password_confirm(request, password=request.POST.get("password", ""))
+        two_factor_reset(user=row.user, actor=request.user, request_id=current_request_id())
+    except AegisError as err:  # a wrong password, one's own account, nothing to reset, too many tries
+        messages.error(request, err.message)
+    else:
+        messages.success(
+            request,
+            f"Two-factor sign-in of {row.user.email} was reset. They were signed out and will set it up again.",
+        )
+    return redirect("adminpanel:user", user_id=row.user.pk)
 
 
 @policy(ADMIN, methods=["GET"])

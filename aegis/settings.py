@@ -151,6 +151,8 @@ MIDDLEWARE = [
     "aegis.security.SessionTimeoutMiddleware",  # idle and absolute session limits (tells why)
     # Why a session ended (for the login page), HX-Redirect to login for htmx, time left (aegis.js).
     "accounts.session_end.SessionEndMiddleware",
+    # A session that owes its second factor (staff, or a customer who opted in) reaches only the code page.
+    "accounts.two_factor.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "aegis.security.UnhandledErrorMiddleware",  # last: sees view exceptions first
@@ -312,6 +314,8 @@ AEGIS_RATELIMIT_LOGIN = env_rate("AEGIS_RATELIMIT_LOGIN", "10/15m")  # failed lo
 AEGIS_RATELIMIT_LOGIN_ACCOUNT = env_rate("AEGIS_RATELIMIT_LOGIN_ACCOUNT", "100/15m")
 # Confirmation-of-payee name look-ups per customer (accounts they have not saved as payees), so
 # the names behind account ids cannot be harvested (payees.selectors.recipient_lookup).
+# Wrong two-factor codes per user, from any address (accounts.two_factor); over it: 429 until the window ends.
+AEGIS_RATELIMIT_SECOND_FACTOR = env_rate("AEGIS_RATELIMIT_SECOND_FACTOR", "5/15m")
 AEGIS_RATELIMIT_NAME_LOOKUP = env_rate("AEGIS_RATELIMIT_NAME_LOOKUP", "30/1h")
 # bcrypt checks of request passwords in flight at once on this machine (all workers); more: 429.
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -69,6 +69,10 @@ class AuditAction(models.TextChoices):
     REVERSAL_EXPIRED = "REVERSAL_EXPIRED"
     REVERSAL_CANCELLED = "REVERSAL_CANCELLED"
     REVERSAL_RETRIED = "REVERSAL_RETRIED"
+    TWO_FACTOR_ENROLLED = "TWO_FACTOR_ENROLLED"
+    TWO_FACTOR_FAILED = "TWO_FACTOR_FAILED"  # a wrong, reused or rate-limited code
+    TWO_FACTOR_RECOVERY_USED = "TWO_FACTOR_RECOVERY_USED"
+    TWO_FACTOR_RESET = "TWO_FACTOR_RESET"  # by another administrator (actor_id)
 
 
 class AuditLog(AppendOnlyModel):

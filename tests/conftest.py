@@ -43,6 +43,28 @@ def _clean_database(db):
     """Every test starts on an empty, migrated database (flushed after each test)."""
 
 
+@pytest.fixture(autouse=True)
+def _force_login_is_a_whole_sign_in(monkeypatch):
+    """`client.force_login(user)` stands for a finished sign-in: password and, for staff, the code.
+
+    It skips the password check already; skipping the second factor too keeps the page tests about
+    their pages. The two-factor tests (tests/accounts/test_two_factor*.py) sign in for real.
+    """
+    from django.test.client import ClientMixin
+
+    from accounts.two_factor import SESSION_VERIFIED
+
+    plain = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        plain(self, user, backend)
+        session = self.session
+        session[SESSION_VERIFIED] = True
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
 @pytest.fixture
 def fail_point():
     """arm(data, times=1, skip=0): make the real server fail (or hold) matching commands (its failCommand)."""

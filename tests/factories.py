@@ -1,8 +1,12 @@
 """Small factories for tests: real rows in the real embedded server."""
 
 import itertools
+import time
 
-from accounts.models import Account, Role, User
+import pyotp
+
+from accounts.models import Account, Role, TotpDevice, User
+from accounts.two_factor import STEP_SECONDS
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple 42"
@@ -15,6 +19,22 @@ def make_user(*, email: str | None = None, role: str = Role.USER, password: str 
 
 def make_account(*, user: User | None = None, **extra) -> Account:
     return Account.objects.create(user=user or make_user(), **extra)
+
+
+def enrol_totp(user: User) -> str:
+    """Give `user` a confirmed authenticator (as the enrolment page would); its secret, to compute codes."""
+    secret = pyotp.random_base32()
+    TotpDevice.objects.create(user=user, secret=secret)
+    return secret
+
+
+def totp_code(secret: str, *, after_step: int = 0) -> str:
+    """A valid code for `secret`: the current step's, or the next one's when the current was used
+    (`after_step`: the device's last_step), waiting if even that is too far ahead."""
+    step = max(int(time.time()) // STEP_SECONDS, after_step + 1)
+    while step > int(time.time()) // STEP_SECONDS + 1:  # beyond the accepted drift: wait for it
+        time.sleep(1)
+    return pyotp.TOTP(secret).generate_otp(step)
 
 
 def park_outbox_events(settings) -> list[dict]:

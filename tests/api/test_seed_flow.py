@@ -14,6 +14,7 @@ from accounts.services import system_bootstrap
 from events.dispatcher import Dispatcher
 from ledger.reconcile import ledger_reconcile
 from tests.accounts.conftest import ApiClient
+from tests.factories import enrol_totp, totp_code
 
 pytestmark = pytest.mark.usefixtures("generous_limits")
 
@@ -31,8 +32,9 @@ def bank(tmp_path):
     return result, json.loads(path.read_text())
 
 
-def login(email: str, password: str) -> ApiClient:
-    response = ApiClient().post("/api/auth/login", {"email": email, "password": password})
+def login(email: str, password: str, otp: str | None = None) -> ApiClient:
+    body = {"email": email, "password": password} | ({"otp": otp} if otp else {})
+    response = ApiClient().post("/api/auth/login", body)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["success"] is True and body["user"]["email"] == email
@@ -143,8 +145,10 @@ def test_the_whole_seed_flow_over_http(bank):
     # Ravi cannot read Asha's history: the same 404 as an unknown account.
     assert ravi.get(f"/api/transactions/{asha_acc}").status_code == 404
 
-    # The admin: freeze Ravi, list users, filter transactions, read stats.
-    admin = login(credentials["admin"]["email"], credentials["admin"]["password"])
+    # The admin (enrolled in two-factor sign-in; staff need the code): freeze Ravi, list users, filter
+    # transactions, read stats.
+    secret = enrol_totp(result.admin_user)
+    admin = login(credentials["admin"]["email"], credentials["admin"]["password"], otp=totp_code(secret))
     assert admin.patch(f"/api/admin/freeze/{ravi_acc}").json()["account"]["status"] == "FROZEN"
     to_frozen = asha.post(
         "/api/transactions", {"fromAccount": asha_acc, "toAccount": ravi_acc, "amount": 1, "idempotencyKey": "f-1"}

@@ -7,6 +7,7 @@ limit, a freeze, a password change elsewhere, logout), an htmx request answers H
 login page instead of the login page's HTML, and the login page says why, once, to that browser
 only. "Stay signed in" (POST /session/keepalive) restarts the idle clock. Staff land on /staff/."""
 
+import hashlib
 import time
 
 import pytest
@@ -14,10 +15,10 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.auth import token_issue
-from accounts.models import Role
+from accounts.models import RecoveryCode, Role, TotpDevice
 from aegis.security import SESSION_SEEN, SESSION_STARTED
 from tests.accounts.conftest import ApiClient
-from tests.factories import PASSWORD, make_account, make_user
+from tests.factories import PASSWORD, enrol_totp, make_account, make_user, totp_code
 
 NEW_PASSWORD = "a brand new passphrase 2026"
 
@@ -286,14 +287,22 @@ def test_keepalive_cannot_revive_an_idle_session(owner):
 
 def test_staff_land_on_the_staff_console_unless_next_says_otherwise(generous_limits):
     staff = make_user(role=Role.ADMIN, name="Staff")
-    response = Client().post("/login", {"email": staff.email, "password": PASSWORD})
-    assert response.status_code == 302 and response["Location"] == "/staff/"
-    response = Client().post(
-        "/login?next=/transactions", {"email": staff.email, "password": PASSWORD, "next": "/transactions"}
+    secret = enrol_totp(staff)
+    # A third sign-in within the same minute: a recovery code instead of waiting for a new step.
+    RecoveryCode.objects.create(user=staff, code_hash=hashlib.sha256(b"ABCDEFGHJK").hexdigest())
+
+    def with_code(data: dict, code: str, query: str = "") -> str:
+        client = Client()
+        password = client.post(f"/login{query}", {"email": staff.email, "password": PASSWORD, **data})
+        assert password.status_code == 302 and password["Location"].startswith("/login/code")
+        return client.post("/login/code", {"code": code, **data})["Location"]
+
+    assert with_code({}, totp_code(secret)) == "/staff/"
+    last = TotpDevice.objects.get(user=staff).last_step
+    assert with_code({"next": "/transactions"}, totp_code(secret, after_step=last), "?next=/transactions") == (
+        "/transactions"
     )
-    assert response["Location"] == "/transactions"
-    response = Client().post("/login", {"email": staff.email, "password": PASSWORD, "next": "https://evil.example/"})
-    assert response["Location"] == "/staff/"
+    assert with_code({"next": "https://evil.example/"}, "ABCDE-FGHJK") == "/staff/"
 
 
 def test_signing_out_everywhere_for_another_reason_says_signed_out_elsewhere(owner):
