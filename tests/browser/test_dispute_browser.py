@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from disputes.models import Dispute
 from disputes.services import reversal_approve, reversal_propose
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, review_and_send
 from tests.browser.test_csp import watch_csp
 from tests.factories import make_account, make_user
 
@@ -21,7 +21,7 @@ def _send_from_the_transfer_page(page, base_url: str, to_account, rupees: str) -
     page.fill("#id_to_account", str(to_account.pk))
     page.fill("#id_amount", rupees)
     page.fill("#id_note", "rent")
-    page.click("[data-testid=transfer-form] button[type=submit]")
+    review_and_send(page)
     expect(page.locator("[data-testid=result]")).to_have_attribute("data-status", "COMPLETED")
 
 

@@ -5,15 +5,18 @@ AEGIS_REAUTH_SECONDS; after that (or in a session that never typed it) the form 
 from django.test import Client
 
 from accounts.auth import REAUTH_SESSION_KEY
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, enrol_totp, totp_code
 from tests.pages.conftest import client_for
 from transfers.models import Transaction
 
 
 def _signed_in(user) -> Client:
+    """The whole staff sign-in: the password on the login page, then the two-factor code."""
+    secret = enrol_totp(user)
     client = Client()
     response = client.post("/login", {"email": user.email, "password": PASSWORD})
     assert response.status_code == 302
+    assert client.post("/login/code", {"code": totp_code(secret)}).status_code == 302
     return client
 
 
