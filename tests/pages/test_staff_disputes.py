@@ -1,4 +1,3 @@
-
 """The staff disputes and reversal pages against the real server: the queue and its filters, a
 dispute's page, and maker-checker decisions as plain POST forms (CSRF, a recent password, PRG)
 whose refusals come back on the page with the service's status."""
