@@ -3,13 +3,13 @@ in the same transaction as the change, since a new payee is where a fraudster's 
 
 from __future__ import annotations
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from accounts.models import User
 from aegis.clock import now_ms
-from aegis.errors import ValidationFailed
+from aegis.errors import ServiceUnavailable, ValidationFailed
 from aegis.ids import parse_object_id
-from aegis.mongo import collection, run_transaction
+from aegis.mongo import TransactionDeadlineExceeded, collection, run_transaction
 from ledger.models import AuditAction
 from ledger.services import audit_append
 from payees.models import MAX_PAYEES, NICKNAME_MAX, Payee
@@ -65,7 +65,7 @@ def payee_add(*, user: User, account_id, nickname, request_id: str = "", count: 
         _audit(session, AuditAction.PAYEE_ADDED, user, payee, request_id, now)
 
     try:
-        run_transaction(write, deadline_seconds=_DEADLINE_SECONDS)
+        _in_transaction(write)
     except DuplicateKeyError:  # the same account saved by another request a moment ago
         raise ValidationFailed("This account is already one of your payees.", field="accountId") from None
     return payee
@@ -83,7 +83,7 @@ def payee_rename(*, user: User, payee_id, nickname, request_id: str = "") -> Pay
         )
         _audit(session, AuditAction.PAYEE_RENAMED, user, payee, request_id, payee.updated_at)
 
-    run_transaction(write, deadline_seconds=_DEADLINE_SECONDS)
+    _in_transaction(write)
     return payee
 
 
@@ -95,7 +95,19 @@ def payee_remove(*, user: User, payee_id, request_id: str = "") -> None:
         collection(Payee).delete_one({"_id": payee.pk, "owner_id": user.pk}, session=session)
         _audit(session, AuditAction.PAYEE_REMOVED, user, payee, request_id, now_ms())
 
-    run_transaction(write, deadline_seconds=_DEADLINE_SECONDS)
+    _in_transaction(write)
+
+
+def _in_transaction(write) -> None:
+    """run_transaction with this module's deadline; a database that could not confirm the change in
+    time is a 503 asking to try again (each write is safe to repeat: a second add of the same
+    account is refused by the unique index), never a 500."""
+    try:
+        run_transaction(write, deadline_seconds=_DEADLINE_SECONDS)
+    except DuplicateKeyError:
+        raise
+    except (TransactionDeadlineExceeded, ConnectionFailure, OperationFailure):
+        raise ServiceUnavailable("Aegis could not save this just now; try again.") from None
 
 
 def _audit(session, action, user: User, payee: Payee, request_id: str, now) -> None:
