@@ -53,9 +53,10 @@ def test_transfer_page_passes_the_generated_request_id(funded_pair):
     sender, receiver = funded_pair
     client = Client()
     client.force_login(sender.user)
-    response = client.post(
-        "/transfer", {"to_account": str(receiver.pk), "amount": "12.00", "note": "", "idempotency_key": "page-obs-1"}
-    )
+    form = {"to_account": str(receiver.pk), "amount": "12.00", "note": "", "idempotency_key": "page-obs-1"}
+    reviewed = client.post("/transfer", form | {"step": "review"}).content.decode()
+    token = re.search(r'name="review_token" value="([^"]+)"', reviewed).group(1)
+    response = client.post("/transfer", form | {"step": "send", "review_token": token, "confirm_name": "on"})
     assert response.status_code == 302
     audit = collection(AuditLog).find_one({"action": "TRANSFER_SUCCESS"})
     assert audit["request_id"] == response["X-Request-ID"]
