@@ -46,7 +46,10 @@ from ledger.selectors import balance_series, recent_entries
 
 def _next_url(request: HttpRequest, user) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path on this site only: `redirect()` reads a bare word ("foo") as a view name to reverse.
+    host, https = {request.get_host()}, request.is_secure()
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts=host, require_https=https)
+    if safe and target.startswith("/"):
         return target
     return resolve_url("adminpanel:index" if user.is_admin else settings.LOGIN_REDIRECT_URL)
 
