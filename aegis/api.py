@@ -71,8 +71,12 @@ def account_id(*, required: bool = True):
     """An account id (a body field, required; or a query filter, optional), checked by the one id parser."""
 
     def check(value, info: ValidationInfo) -> str | None:
-        if value is None or value == "":
+        if value is None:
             return _refuse(info, "is required") if required else None
+        if value == "":  # an empty filter is a mistake, not "no filter": the schema says 24 hex digits
+            _refuse(
+                info, "is required" if required else "must be an account id (24 hexadecimal characters), or left out"
+            )
         if not isinstance(value, str) or parse_object_id(value) is None:
             _refuse(info, "must be an account id (24 hexadecimal characters)")
         return value
