@@ -26,7 +26,7 @@ from transfers import exceptions as exc
 from transfers.forms import MoneyForm, new_idempotency_key
 from transfers.models import MAX_USER_RETRIES, TransactionStatus
 from transfers.observability import observe_transfer
-from transfers.selectors import key_fits_intent, transaction_for_key
+from transfers.selectors import carries_intent, key_fits_intent, transaction_for_key
 
 FIELD_OF = {"amount": "amount", "note": "note", "toAccount": "to_account"}
 
@@ -179,11 +179,7 @@ def send_refusal(*, review: Review, data: dict) -> str:
 
 def key_use(*, data: dict, account_id: ObjectId) -> tuple[dict | None, bool]:
     """(the transaction this form's key already made, whether it is this very transfer), in one
-    read. The same comparison as transfers.selectors.key_fits_intent, which reads the record
+    read. The same comparison as transfers.selectors.key_fits_intent (carries_intent), which reads the record
     itself; the review and send steps need the record too, so they read it once here."""
     found = transaction_for_key(from_account_id=account_id, idempotency_key=data["idempotency_key"])
-    same = found is not None and (str(found["to_account_id"]), int(found["amount"])) == (
-        data["to_account"],
-        data["amount"],
-    )
-    return found, same
+    return found, found is not None and carries_intent(found, data)

@@ -38,7 +38,12 @@ def key_fits_intent(intent: dict, *, from_account_id: ObjectId) -> bool:
     """Whether intent["idempotency_key"] may carry this intent (to_account + amount): False when
     it already names another one (the form was changed: a new transfer, which needs a new key)."""
     found = transaction_for_key(from_account_id=from_account_id, idempotency_key=intent["idempotency_key"])
-    return not found or (str(found["to_account_id"]), int(found["amount"])) == (intent["to_account"], intent["amount"])
+    return not found or carries_intent(found, intent)
+
+
+def carries_intent(found: dict, intent: dict) -> bool:
+    """Whether the stored transaction `found` is this intent (same recipient and amount)."""
+    return (str(found["to_account_id"]), int(found["amount"])) == (intent["to_account"], intent["amount"])
 
 
 def sender_check(*, account: Account) -> None:  # before anything is written; the engine checks again
